@@ -1,0 +1,351 @@
+package exporter
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
+
+	"github.com/loadlens/loadlens/internal/contract"
+	"github.com/loadlens/loadlens/internal/contract/contracttest"
+)
+
+// fakeDiscovery serves the VPA API once installed; safe for concurrent use.
+type fakeDiscovery struct {
+	mu        sync.Mutex
+	installed bool
+	calls     int
+}
+
+func (f *fakeDiscovery) install() { f.mu.Lock(); f.installed = true; f.mu.Unlock() }
+
+func (f *fakeDiscovery) ServerResourcesForGroupVersionWithContext(_ context.Context, gv string) (*metav1.APIResourceList, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if !f.installed || gv != vpaGVR.GroupVersion().String() {
+		return nil, apierrors.NewNotFound(schema.GroupResource{Group: vpaGVR.Group}, gv)
+	}
+	return &metav1.APIResourceList{GroupVersion: gv, APIResources: []metav1.APIResource{
+		{Name: "verticalpodautoscalers", Kind: "VerticalPodAutoscaler", Namespaced: true},
+	}}, nil
+}
+
+func (f *fakeDiscovery) callCount() int { f.mu.Lock(); defer f.mu.Unlock(); return f.calls }
+
+type kubeFixture struct {
+	kube *kubefake.Clientset
+	dyn  *dynamicfake.FakeDynamicClient
+	disc *fakeDiscovery
+	k    *KubernetesCollector
+}
+
+func newKubeFixture(t *testing.T, cfg KubernetesConfig, vpaInstalled bool, vpaInterval time.Duration, objs []runtime.Object, vpas ...*unstructured.Unstructured) *kubeFixture {
+	t.Helper()
+	f := &kubeFixture{kube: kubefake.NewClientset(objs...), disc: &fakeDiscovery{installed: vpaInstalled}}
+	dynObjs := make([]runtime.Object, len(vpas))
+	for i, v := range vpas {
+		dynObjs[i] = v
+	}
+	f.dyn = dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{vpaGVR: "VerticalPodAutoscalerList"}, dynObjs...)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	k, err := newKubernetesCollector(ctx, cfg, kubeClients{kube: f.kube, dynamic: f.dyn, discovery: f.disc}, vpaInterval, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := k.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	f.k = k
+	return f
+}
+
+// scrape runs one Update and returns its samples and error.
+func scrapeCollector(t *testing.T, c Collector) (staticSamples, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ch := make(chan prometheus.Metric)
+	var got staticSamples
+	done := make(chan struct{})
+	go func() {
+		for m := range ch {
+			got = append(got, m)
+		}
+		close(done)
+	}()
+	err := c.Update(ctx, ch)
+	close(ch)
+	<-done
+	return got, err
+}
+
+// waitUntil polls cond until it returns "" or the deadline passes.
+func waitUntil(t *testing.T, timeout time.Duration, cond func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		msg := cond()
+		if msg == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", timeout, msg)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitCompare polls until the collector's samples of the given families
+// equal want.
+func waitCompare(t *testing.T, c Collector, want string, families ...string) {
+	t.Helper()
+	waitUntil(t, 10*time.Second, func() string {
+		got, err := scrapeCollector(t, c)
+		if err != nil {
+			return err.Error()
+		}
+		if err := testutil.CollectAndCompare(got, strings.NewReader(want), families...); err != nil {
+			return err.Error()
+		}
+		return ""
+	})
+}
+
+func labeled(h *autoscalingv2.HorizontalPodAutoscaler, ns, name string, lbls map[string]string) *autoscalingv2.HorizontalPodAutoscaler {
+	h.Namespace, h.Name, h.Labels, h.UID = ns, name, lbls, types.UID("uid-"+ns+"-"+name)
+	return h
+}
+
+func TestKubernetesCollectorHPAFromInformerCache(t *testing.T) {
+	api := labeled(demoHPA(), "shop", "api", map[string]string{"app": "loadlens"})
+	otherNS := labeled(demoHPA(), "elsewhere", "api", map[string]string{"app": "loadlens"})
+	otherLabel := labeled(demoHPA(), "shop", "batch", map[string]string{"app": "batch"})
+	f := newKubeFixture(t, KubernetesConfig{Namespace: "shop", LabelSelector: "app=loadlens"}, false, time.Hour,
+		[]runtime.Object{api, otherNS, otherLabel})
+
+	waitCompare(t, f.k, expo(t, "loadlens_kubernetes_up", " 1")+
+		expo(t, "loadlens_hpa_info", `{hpa="api",namespace="shop",scaletargetref_kind="Deployment",scaletargetref_name="api"} 1`)+
+		expo(t, "loadlens_hpa_desired_replicas", `{hpa="api",namespace="shop"} 4`)+
+		expo(t, "loadlens_hpa_scale_events_total", `{direction="up",hpa="api",namespace="shop"} 0`, `{direction="down",hpa="api",namespace="shop"} 0`),
+		"loadlens_kubernetes_up", "loadlens_hpa_info", "loadlens_hpa_desired_replicas", "loadlens_hpa_scale_events_total", "loadlens_vpa_info")
+
+	// A scrape reads the cache only: no request reaches the API server.
+	before := len(f.kube.Actions())
+	for range 3 {
+		if _, err := scrapeCollector(t, f.k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := len(f.kube.Actions()); after != before {
+		t.Errorf("scrapes made %d API requests: %v", after-before, f.kube.Actions()[before:])
+	}
+
+	got, _ := scrapeCollector(t, f.k)
+	if problems, err := testutil.CollectAndLint(got); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
+	}
+	checkContractFamilies(t, got, []string{"kubernetes"}, "loadlens_kubernetes_", "loadlens_hpa_")
+}
+
+func TestKubernetesCollectorCountsScaleEvents(t *testing.T) {
+	api := labeled(demoHPA(), "shop", "api", nil)
+	f := newKubeFixture(t, KubernetesConfig{}, false, time.Hour, []runtime.Object{api})
+	events := func(up, down string) string {
+		return expo(t, "loadlens_hpa_scale_events_total",
+			`{direction="up",hpa="api",namespace="shop"} `+up, `{direction="down",hpa="api",namespace="shop"} `+down)
+	}
+	waitCompare(t, f.k, events("0", "0"), "loadlens_hpa_scale_events_total")
+
+	hpas := f.kube.AutoscalingV2().HorizontalPodAutoscalers("shop")
+	setStatus := func(current, desired int32) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		h, err := hpas.Get(ctx, "api", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Status.CurrentReplicas, h.Status.DesiredReplicas = current, desired
+		if _, err := hpas.UpdateStatus(ctx, h, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// Wait for the informer to see this version before the next change,
+		// so every change is one observed update.
+		waitCompare(t, f.k, expo(t, "loadlens_hpa_desired_replicas", `{hpa="api",namespace="shop"} `+itoa(desired))+
+			expo(t, "loadlens_hpa_current_replicas", `{hpa="api",namespace="shop"} `+itoa(current)),
+			"loadlens_hpa_desired_replicas", "loadlens_hpa_current_replicas")
+	}
+	setStatus(3, 6) // 4 -> 6: up
+	setStatus(6, 6) // pods caught up: not a decision
+	setStatus(6, 2) // down
+	setStatus(2, 5) // up
+	waitCompare(t, f.k, events("2", "1"), "loadlens_hpa_scale_events_total")
+
+	// Deleting the HPA drops its series and its counter entry.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hpas.Delete(ctx, "api", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitCompare(t, f.k, "", "loadlens_hpa_scale_events_total", "loadlens_hpa_info")
+	waitUntil(t, 5*time.Second, func() string {
+		if up, down := f.k.events.get("shop", "api"); up != 0 || down != 0 {
+			return "counter entry kept after delete"
+		}
+		f.k.events.mu.Lock()
+		defer f.k.events.mu.Unlock()
+		if len(f.k.events.counts) != 0 {
+			return "counter map not empty"
+		}
+		return ""
+	})
+}
+
+func itoa(v int32) string { return strconv.Itoa(int(v)) }
+
+func TestKubernetesCollectorVPA(t *testing.T) {
+	vpa := vpaFromYAML(t, demoVPA)
+	f := newKubeFixture(t, KubernetesConfig{Namespace: "shop"}, true, time.Hour, nil, vpa)
+	waitCompare(t, f.k, expo(t, "loadlens_kubernetes_up", " 1")+
+		expo(t, "loadlens_vpa_info", `{namespace="shop",target_kind="Deployment",target_name="api",vpa="api-vpa"} 1`)+
+		expo(t, "loadlens_vpa_container_recommendation",
+			`{bound="lower_bound",container="app",namespace="shop",resource="cpu",vpa="api-vpa"} 0.1`,
+			`{bound="lower_bound",container="app",namespace="shop",resource="memory",vpa="api-vpa"} 1.34217728e+08`,
+			`{bound="target",container="app",namespace="shop",resource="cpu",vpa="api-vpa"} 0.25`,
+			`{bound="target",container="app",namespace="shop",resource="memory",vpa="api-vpa"} 2.62144e+08`,
+			`{bound="target",container="sidecar",namespace="shop",resource="cpu",vpa="api-vpa"} 0.01`,
+			`{bound="target",container="sidecar",namespace="shop",resource="memory",vpa="api-vpa"} 1e+06`,
+			`{bound="uncapped_target",container="app",namespace="shop",resource="cpu",vpa="api-vpa"} 0.25`,
+			`{bound="uncapped_target",container="app",namespace="shop",resource="memory",vpa="api-vpa"} 2.62144e+08`,
+			`{bound="upper_bound",container="app",namespace="shop",resource="cpu",vpa="api-vpa"} 2`,
+			`{bound="upper_bound",container="app",namespace="shop",resource="memory",vpa="api-vpa"} 1.073741824e+09`),
+		"loadlens_kubernetes_up", "loadlens_vpa_info", "loadlens_vpa_container_recommendation")
+
+	before := len(f.dyn.Actions())
+	if _, err := scrapeCollector(t, f.k); err != nil {
+		t.Fatal(err)
+	}
+	if after := len(f.dyn.Actions()); after != before {
+		t.Errorf("a scrape made %d dynamic API requests", after-before)
+	}
+	got, _ := scrapeCollector(t, f.k)
+	checkContractFamilies(t, got, []string{"kubernetes", "vpa"}, "loadlens_vpa_")
+}
+
+func TestKubernetesCollectorVPACRDAbsentThenInstalled(t *testing.T) {
+	vpa := vpaFromYAML(t, demoVPA)
+	f := newKubeFixture(t, KubernetesConfig{}, false, 50*time.Millisecond, nil, vpa)
+
+	// Absent: up 1 (HPAs synced), no VPA series, no dynamic requests.
+	waitCompare(t, f.k, expo(t, "loadlens_kubernetes_up", " 1"), "loadlens_kubernetes_up", "loadlens_vpa_info")
+	if n := len(f.dyn.Actions()); n != 0 {
+		t.Errorf("%d dynamic API requests while the CRD is absent", n)
+	}
+	// Discovery keeps retrying in the background, not from scrapes.
+	waitUntil(t, 5*time.Second, func() string {
+		if f.disc.callCount() < 3 {
+			return "discovery not retried"
+		}
+		return ""
+	})
+
+	f.disc.install()
+	waitCompare(t, f.k, expo(t, "loadlens_vpa_info", `{namespace="shop",target_kind="Deployment",target_name="api",vpa="api-vpa"} 1`), "loadlens_vpa_info")
+	calls := f.disc.callCount()
+	time.Sleep(200 * time.Millisecond) // four retry intervals: the loop must have stopped
+	if got := f.disc.callCount(); got != calls {
+		t.Errorf("discovery went on after the VPA API was found: %d calls, then %d", calls, got)
+	}
+}
+
+func TestKubernetesCollectorNotSyncedReportsDown(t *testing.T) {
+	kube := kubefake.NewClientset()
+	block := make(chan struct{})
+	kube.PrependReactor("list", "horizontalpodautoscalers", func(clienttesting.Action) (bool, runtime.Object, error) {
+		<-block // the API server does not answer the initial list
+		return false, nil, nil
+	})
+	dyn := dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	k, err := newKubernetesCollector(ctx, KubernetesConfig{}, kubeClients{kube: kube, dynamic: dyn, discovery: &fakeDiscovery{}}, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := scrapeCollector(t, k)
+	if err == nil {
+		t.Error("Update succeeded before the informers synced")
+	}
+	if err := testutil.CollectAndCompare(got, strings.NewReader(expo(t, "loadlens_kubernetes_up", " 0"))); err != nil {
+		t.Error(err)
+	}
+	close(block)
+	waitCompare(t, k, expo(t, "loadlens_kubernetes_up", " 1"), "loadlens_kubernetes_up")
+	if err := k.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestKubernetesConfigErrors(t *testing.T) {
+	ctx := context.Background()
+	if _, err := newKubernetesCollector(ctx, KubernetesConfig{LabelSelector: "app in (("}, kubeClients{
+		kube: kubefake.NewClientset(), dynamic: dynamicfake.NewSimpleDynamicClient(runtime.NewScheme()), discovery: &fakeDiscovery{},
+	}, time.Hour, nil); err == nil || !strings.Contains(err.Error(), "label selector") {
+		t.Errorf("bad selector: %v", err)
+	}
+	if _, err := NewKubernetesCollector(ctx, KubernetesConfig{Kubeconfig: "/nonexistent/kubeconfig"}, nil); err == nil || !strings.Contains(err.Error(), "/nonexistent/kubeconfig") {
+		t.Errorf("missing kubeconfig: %v", err)
+	}
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	if _, err := NewKubernetesCollector(ctx, KubernetesConfig{}, nil); err == nil || !strings.Contains(err.Error(), "in-cluster") {
+		t.Errorf("in-cluster outside a cluster: %v", err)
+	}
+}
+
+// checkContractFamilies checks samples against the contract families whose
+// names start with one of prefixes (the other collectors' families are
+// not in samples).
+func checkContractFamilies(t *testing.T, samples staticSamples, conditions []string, prefixes ...string) {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(samples); err != nil {
+		t.Fatal(err)
+	}
+	gathered, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fams := map[string]*dto.MetricFamily{}
+	for _, mf := range gathered {
+		fams[mf.GetName()] = mf
+	}
+	for _, m := range contracttest.Missing(fams, contract.Exporter, conditions...) {
+		for _, p := range prefixes {
+			if strings.HasPrefix(m, p) {
+				t.Errorf("contract: %s", m)
+			}
+		}
+	}
+}
