@@ -7,7 +7,10 @@ BIN      := $(CURDIR)/bin
 LOADLENS := $(BIN)/loadlens
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: help setup build demo up down status test vet fmt-check tidy-check
+.PHONY: help setup build demo demo-compare up down status test vet fmt-check tidy-check
+
+# The demo's load: about 60 s of the mixed `load` scenario.
+DEMO_LOAD := --env DURATION=50s --env RAMP=5s --env VUS=20
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -18,10 +21,16 @@ setup: ## install missing Debian packages and build k6 into .tools/ (idempotent)
 build: ## build the loadlens binaries into bin/
 	@$(GO) build -o $(BIN)/ ./cmd/...
 
-demo: setup build ## start the native stack and show what runs
+demo: setup build ## start the stack, run ~60 s of mixed k6 load and write its report
 	@$(LOADLENS) up
 	@echo
-	@echo "Stop everything with: bin/loadlens down"
+	@$(LOADLENS) run load --quiet $(DEMO_LOAD)
+	@echo
+	@echo "Prometheus: http://127.0.0.1:19090/alerts   Alertmanager: http://127.0.0.1:19093"
+	@echo "More: bin/loadlens run stepped | make demo-compare | bin/loadlens status | bin/loadlens down"
+
+demo-compare: setup build ## run the same load on the naive and the tuned demo and compare them
+	@$(LOADLENS) compare --scenario load $(DEMO_LOAD)
 
 up: build ## start the native stack
 	@$(LOADLENS) up

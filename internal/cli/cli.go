@@ -31,12 +31,16 @@ type app struct {
 	dir            string
 	up             upFlags
 	statusJSON     bool
+	run            runFlags
+	report         reportFlags
+	compare        compareFlags
 }
 
 // Main runs the loadlens command with args and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
 	a := &app{stdout: stdout, stderr: stderr}
-	k := kingpin.New("loadlens", "Native load-testing stack: PostgreSQL, Redis, Prometheus and Alertmanager on loopback.")
+	a.run.env, a.compare.env = map[string]string{}, map[string]string{}
+	k := kingpin.New("loadlens", "Native load-testing stack on loopback: PostgreSQL, Redis, the instrumented demo service, loadlens-exporter, Prometheus and Alertmanager; k6 runs and reports.")
 	k.UsageWriter(stderr)
 	k.ErrorWriter(stderr)
 	k.Terminate(nil)
@@ -49,6 +53,13 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	down := k.Command("down", "Stop the running stack.")
 	status := k.Command("status", "Report each part's address and health (exit 0 healthy, 1 degraded, 3 not running).")
 	status.Flag("json", "Print machine-readable JSON.").BoolVar(&a.statusJSON)
+	run := k.Command("run", "Run a k6 scenario against the running demo service, then write its report.")
+	a.run.register(run)
+	rep := k.Command("report", "Write reports/TESTID/report.md and its charts from Prometheus.")
+	a.report.register(rep)
+	compare := k.Command("compare", "Run the same load on the naive and the tuned demo and write the before/after report (restarts the stack).")
+	a.compare.register(compare)
+	a.up.register(compare)
 
 	cmd, err := k.Parse(args)
 	if err != nil {
@@ -67,6 +78,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return a.runDown(ctx)
 	case status.FullCommand():
 		return a.runStatus(ctx)
+	case run.FullCommand():
+		return a.runRun(ctx)
+	case rep.FullCommand():
+		return a.runReport(ctx)
+	case compare.FullCommand():
+		return a.runCompare(ctx)
 	}
 	return exitUsage
 }

@@ -5,13 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/loadlens/loadlens/internal/contract/contracttest"
+	"github.com/loadlens/loadlens/internal/loadtest"
 	"github.com/loadlens/loadlens/internal/stack"
+	"github.com/loadlens/loadlens/internal/stacktest"
 )
 
 func run(t *testing.T, args ...string) (int, string, string) {
@@ -27,15 +31,22 @@ func TestUpStatusDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Chmod(dir, 0o755)
-	defer os.RemoveAll(dir)
-	free := []string{"--postgres.port=0", "--redis.port=0", "--prometheus.port=0", "--alertmanager.port=0"}
+	t.Cleanup(func() { os.RemoveAll(dir) }) // runs after the Down below: cleanups are LIFO
+	t.Setenv("LOADLENS_BIN_DIR", stacktest.Binaries(t))
+	free := []string{"--postgres.port=0", "--redis.port=0", "--prometheus.port=0", "--alertmanager.port=0",
+		"--demo.port=0", "--exporter.port=0", "--seed.users=100", "--seed.posts=500"}
 
-	code, out, errs := run(t, append([]string{"--dir", dir, "up"}, free...)...)
+	code, out, errs := run(t, "--dir", dir, "run", "smoke")
+	if code != exitFailure || !strings.Contains(errs, "loadlens up") || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+		t.Errorf("run without a stack: exit %d, stderr %q; want one line naming loadlens up", code, errs)
+	}
+
+	code, out, errs = run(t, append([]string{"--dir", dir, "up"}, free...)...)
 	if code != 0 {
 		t.Fatalf("up: exit %d\n%s%s", code, out, errs)
 	}
 	t.Cleanup(func() { stack.Down(context.Background(), dir) })
-	for _, want := range []string{"loadlens is up", "postgres://postgres@127.0.0.1:", "http://127.0.0.1:", "Redis"} {
+	for _, want := range []string{"loadlens is up", "postgres://postgres@127.0.0.1:", "http://127.0.0.1:", "Redis", "Demo service", "mode tuned, 100 users / 500 posts", "loadlens-exporter"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("up output lacks %q:\n%s", want, out)
 		}
@@ -59,9 +70,10 @@ func TestUpStatusDown(t *testing.T) {
 		return code, st
 	}
 	code, st := status()
-	if code != 0 || !st.Healthy || len(st.Parts) != 4 {
+	if code != 0 || !st.Healthy || len(st.Parts) != len(stack.AllParts()) {
 		t.Fatalf("status: exit %d %+v", code, st)
 	}
+	testRunAndReport(t, dir, st)
 	redis, _ := stackPart(st, stack.PartRedis)
 	if err := syscall.Kill(redis.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -101,7 +113,7 @@ func TestUpStatusDown(t *testing.T) {
 }
 
 func TestBadInvocations(t *testing.T) {
-	for _, args := range [][]string{{"up", "--bogus"}, {"frobnicate"}, {"up", "--postgres.port=x"}} {
+	for _, args := range [][]string{{"up", "--bogus"}, {"frobnicate"}, {"up", "--postgres.port=x"}, {"report"}, {"run"}, {"up", "--demo.mode=fast"}} {
 		code, out, errs := run(t, args...)
 		if code != exitUsage || out != "" || strings.Count(strings.TrimSpace(errs), "\n") != 0 || !strings.HasPrefix(errs, "loadlens: ") {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want one line and exit 2", args, code, out, errs)
@@ -126,4 +138,64 @@ func alive(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i > 0 && s[i+2] != 'Z'
+}
+
+// testRunAndReport runs a short k6 smoke test through `loadlens run` on the
+// real stack: k6's request count equals the demo's own counter delta, and
+// the report is written; bad report invocations fail in one line.
+func testRunAndReport(t *testing.T, dir string, st stack.Status) {
+	demo, _ := st.Part(stack.PartDemo)
+	served := func() float64 {
+		var n float64
+		for _, m := range contracttest.Scrape(t, demo.URL+"/metrics")["http_server_request_duration_seconds"].GetMetric() {
+			n += float64(m.GetHistogram().GetSampleCount())
+		}
+		return n
+	}
+	before := served()
+	reports := t.TempDir()
+	t.Setenv("LOADLENS_REPORTS", reports)
+	code, out, errs := run(t, "--dir", dir, "run", "smoke", "--quiet", "--testid", "cli-smoke",
+		"--env", "DURATION=4s", "--env", "VUS=2", "--env", "SLEEP=0.01")
+	if code != 0 {
+		t.Fatalf("run smoke: exit %d\n%s%s", code, out, errs)
+	}
+	delta := served() - before
+	res := readJSON(t, filepath.Join(reports, "cli-smoke", loadtest.SummaryFile))
+	var k6 float64
+	if m, ok := res["metrics"].(map[string]any)["http_reqs"].(map[string]any); ok {
+		k6, _ = m["count"].(float64)
+	}
+	if k6 == 0 || delta < k6 || delta > k6*1.01+1 {
+		t.Errorf("k6 counted %v requests, the demo served %v", k6, delta)
+	}
+	report, err := os.ReadFile(filepath.Join(reports, "cli-smoke", "report.md"))
+	if err != nil {
+		t.Fatalf("no report written: %v\n%s", err, out)
+	}
+	for _, want := range []string{"cli-smoke", "GET /users/{id}", "Verdict"} {
+		if !strings.Contains(string(report), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	if !strings.Contains(out, "report.md") {
+		t.Errorf("run output does not name the report:\n%s", out)
+	}
+	code, _, errs = run(t, "--dir", dir, "report", "--testid", "no-such-run")
+	if code != exitFailure || strings.Count(strings.TrimSpace(errs), "\n") != 0 || !strings.Contains(errs, "no-such-run") {
+		t.Errorf("report of an unknown testid: exit %d, stderr %q; want one line naming it", code, errs)
+	}
+}
+
+func readJSON(t *testing.T, path string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return m
 }

@@ -24,11 +24,16 @@ const (
 	defaultRedisPort        = 16379
 	defaultPrometheusPort   = 19090
 	defaultAlertmanagerPort = 19093
+	defaultDemoPort         = 18080
+	defaultExporterPort     = 19780
 )
 
 type upFlags struct {
 	ports          stack.Ports
 	maxConnections int
+	demoMode       string
+	seedUsers      int
+	seedPosts      int
 	timeout        time.Duration
 	verbose        bool
 }
@@ -38,6 +43,11 @@ func (f *upFlags) register(c *kingpin.CmdClause) {
 	c.Flag("redis.port", "Redis port on 127.0.0.1 (0 picks a free one).").Default(fmt.Sprint(defaultRedisPort)).IntVar(&f.ports.Redis)
 	c.Flag("prometheus.port", "Prometheus port on 127.0.0.1 (0 picks a free one).").Default(fmt.Sprint(defaultPrometheusPort)).IntVar(&f.ports.Prometheus)
 	c.Flag("alertmanager.port", "Alertmanager port on 127.0.0.1 (0 picks a free one).").Default(fmt.Sprint(defaultAlertmanagerPort)).IntVar(&f.ports.Alertmanager)
+	c.Flag("demo.port", "Demo service port on 127.0.0.1 (0 picks a free one).").Default(fmt.Sprint(defaultDemoPort)).IntVar(&f.ports.Demo)
+	c.Flag("exporter.port", "loadlens-exporter port on 127.0.0.1 (0 picks a free one).").Default(fmt.Sprint(defaultExporterPort)).IntVar(&f.ports.Exporter)
+	c.Flag("demo.mode", "Demo service mode: naive (pool of 4, no cache: the bottleneck) or tuned (pool of 50, Redis cache).").Default(stack.DemoModeTuned).EnumVar(&f.demoMode, stack.DemoModeNaive, stack.DemoModeTuned)
+	c.Flag("seed.users", "Users the demo's database is seeded with (kept when already seeded).").Default("10000").IntVar(&f.seedUsers)
+	c.Flag("seed.posts", "Posts the demo's database is seeded with.").Default("100000").IntVar(&f.seedPosts)
 	c.Flag("postgres.max-connections", "PostgreSQL max_connections.").Default("100").IntVar(&f.maxConnections)
 	c.Flag("timeout", "How long each part may take to become ready.").Default("60s").DurationVar(&f.timeout)
 	c.Flag("verbose", "Log each part as it starts.").Short('v').BoolVar(&f.verbose)
@@ -62,37 +72,46 @@ func (a *app) runUp(ctx context.Context) int {
 	} else if !errors.Is(err, stack.ErrNotRunning) {
 		return a.errorf("%v", err)
 	}
-	root, err := stack.RepoRoot(".")
+	begin := time.Now()
+	st, err := a.startStack(ctx)
 	if err != nil {
 		return a.errorf("%v", err)
+	}
+	fmt.Fprintf(a.stdout, "loadlens is up: every part ready in %.1fs.\n\n", time.Since(begin).Seconds())
+	printStatus(a.stdout, st)
+	fmt.Fprintf(a.stdout, "\nLogs: %s   Health: loadlens status   Load: loadlens run load   Stop: loadlens down\n", relative(filepath.Join(a.dir, "logs")))
+	return exitOK
+}
+
+// startStack starts every part in the background with the up flags.
+func (a *app) startStack(ctx context.Context) (stack.Status, error) {
+	root, err := stack.RepoRoot(".")
+	if err != nil {
+		return stack.Status{}, err
 	}
 	level := slog.LevelWarn
 	if a.up.verbose {
 		level = slog.LevelInfo
 	}
 	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
-	fmt.Fprintf(a.stdout, "Starting PostgreSQL, Redis, Alertmanager and Prometheus in %s ...\n", a.dir)
-	begin := time.Now()
+	fmt.Fprintf(a.stdout, "Starting PostgreSQL, Redis, the demo service (%s, seeding %d users and %d posts once), loadlens-exporter, Alertmanager and Prometheus in %s ...\n",
+		a.up.demoMode, a.up.seedUsers, a.up.seedPosts, relative(a.dir))
 	s, err := stack.Start(ctx, stack.Config{
 		Dir:                    a.dir,
 		RepoRoot:               root,
 		Ports:                  a.up.ports,
 		PostgresMaxConnections: a.up.maxConnections,
+		DemoMode:               a.up.demoMode,
+		SeedUsers:              a.up.seedUsers,
+		SeedPosts:              a.up.seedPosts,
 		Background:             true,
 		ReadyTimeout:           a.up.timeout,
 		Logger:                 logger,
 	})
 	if err != nil {
-		return a.errorf("%v", err)
+		return stack.Status{}, err
 	}
-	st, err := stack.Probe(ctx, s.Dir())
-	if err != nil {
-		return a.errorf("%v", err)
-	}
-	fmt.Fprintf(a.stdout, "loadlens is up: every part ready in %.1fs.\n\n", time.Since(begin).Seconds())
-	printStatus(a.stdout, st)
-	fmt.Fprintf(a.stdout, "\nLogs: %s   Health: loadlens status   Stop: loadlens down\n", filepath.Join(a.dir, "logs"))
-	return exitOK
+	return stack.Probe(ctx, s.Dir())
 }
 
 func (a *app) runDown(ctx context.Context) int {
@@ -147,6 +166,8 @@ var labels = map[string]string{
 	stack.PartRedis:        "Redis",
 	stack.PartPrometheus:   "Prometheus",
 	stack.PartAlertmanager: "Alertmanager",
+	stack.PartDemo:         "Demo service",
+	stack.PartExporter:     "loadlens-exporter",
 }
 
 func printStatus(w io.Writer, st stack.Status) {
@@ -165,6 +186,12 @@ func printStatus(w io.Writer, st stack.Status) {
 		case stack.PartAlertmanager:
 			addr = p.URL
 			notes = "UI and API"
+		case stack.PartDemo:
+			addr = p.URL
+			notes = fmt.Sprintf("mode %s, %d users / %d posts; /metrics, pprof on %s", p.Mode, p.Users, p.Posts, p.AdminAddress)
+		case stack.PartExporter:
+			addr = p.URL + "/metrics"
+			notes = "sidecar: PostgreSQL, Redis"
 		}
 		if p.Detail != "" {
 			notes = p.Detail

@@ -29,18 +29,25 @@ type Ports struct {
 	Redis        int
 	Prometheus   int
 	Alertmanager int
+	Demo         int
+	Exporter     int
 }
 
 // Part names, in start order.
 const (
 	PartPostgres     = "postgres"
 	PartRedis        = "redis"
+	PartDemo         = "demo"
+	PartExporter     = "exporter"
 	PartAlertmanager = "alertmanager"
 	PartPrometheus   = "prometheus"
 )
 
 // AllParts lists every part the stack knows, in start order.
-var allParts = []string{PartPostgres, PartRedis, PartAlertmanager, PartPrometheus}
+var allParts = []string{PartPostgres, PartRedis, PartDemo, PartExporter, PartAlertmanager, PartPrometheus}
+
+// InfraParts are the third-party servers, without the loadlens binaries.
+var InfraParts = []string{PartPostgres, PartRedis, PartAlertmanager, PartPrometheus}
 
 // AllParts returns every part name in start order.
 func AllParts() []string { return append([]string(nil), allParts...) }
@@ -61,6 +68,16 @@ type Config struct {
 	PostgresNoFsync bool
 	// RedisMaxMemory, when set, caps Redis memory (e.g. "64mb", LRU).
 	RedisMaxMemory string
+	// BinDir holds loadlens-demo and loadlens-exporter (default: beside
+	// the running executable, then PATH).
+	BinDir string
+	// DemoMode is the demo's --mode (naive or tuned; default tuned).
+	DemoMode string
+	// DemoArgs and ExporterArgs are appended to their command lines.
+	DemoArgs, ExporterArgs []string
+	// SeedUsers and SeedPosts, when SeedUsers > 0, seed the demo's tables
+	// once it is ready.
+	SeedUsers, SeedPosts int
 	// ScrapeTargets adds live targets to Prometheus jobs by job name.
 	ScrapeTargets map[string][]string
 	// RuleFiles overrides the rule files Prometheus loads (default: the
@@ -92,6 +109,10 @@ type PartState struct {
 	User         string `json:"user,omitempty"`
 	LogFile      string `json:"log_file"`
 	DataDir      string `json:"data_dir,omitempty"`
+	AdminAddress string `json:"admin_address,omitempty"` // demo: pprof and runtime metrics
+	Mode         string `json:"mode,omitempty"`          // demo: naive or tuned
+	Users        int    `json:"users,omitempty"`         // demo: seeded users (ids 1..Users)
+	Posts        int    `json:"posts,omitempty"`         // demo: seeded posts (ids 1..Posts)
 }
 
 type command struct {
@@ -187,6 +208,10 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			p = postgresPart(&s.cfg)
 		case PartRedis:
 			p = redisPart(&s.cfg)
+		case PartDemo:
+			p = demoPart(s)
+		case PartExporter:
+			p = exporterPart(s)
 		case PartAlertmanager:
 			p = alertmanagerPart(&s.cfg)
 		case PartPrometheus:
@@ -240,8 +265,14 @@ func (s *Stack) promTargets() map[string][]string {
 		t[job] = append([]string(nil), addrs...)
 	}
 	for _, p := range s.parts {
-		if p.name == PartAlertmanager {
+		switch p.name {
+		case PartAlertmanager:
 			t["alertmanager"] = []string{p.state.Address}
+		case PartDemo:
+			t["loadlens-demo"] = []string{p.state.Address}
+			t["loadlens-demo-admin"] = []string{p.state.AdminAddress}
+		case PartExporter:
+			t["loadlens-exporter"] = []string{p.state.Address}
 		}
 	}
 	return t

@@ -23,7 +23,38 @@ func testConfig(t *testing.T, parts ...string) Config {
 	}
 	os.Chmod(dir, 0o755)
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	return Config{Dir: dir, Parts: parts, PostgresNoFsync: true, RuleFiles: []string{}}
+	cfg := Config{Dir: dir, Parts: parts, PostgresNoFsync: true, RuleFiles: []string{}}
+	if len(parts) == 0 || contains(parts, PartDemo) || contains(parts, PartExporter) {
+		cfg.BinDir = testBinaries(t)
+	}
+	return cfg
+}
+
+var built struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// testBinaries builds loadlens-demo and loadlens-exporter once per test run.
+func testBinaries(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		built.dir, built.err = os.MkdirTemp("", "loadlens-bin-")
+		if built.err != nil {
+			return
+		}
+		root, err := RepoRoot(".")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.err = BuildBinaries(context.Background(), root, built.dir)
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.dir
 }
 
 // descendants returns pid and every process whose ancestry leads to it.
@@ -97,7 +128,7 @@ func TestTwoStacksStartAndStopCleanly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !st.Healthy || len(st.Parts) != 4 {
+		if !st.Healthy || len(st.Parts) != len(allParts) {
 			t.Errorf("stack %d not healthy: %+v", i, st)
 		}
 		for _, p := range st.Parts {
@@ -111,7 +142,7 @@ func TestTwoStacksStartAndStopCleanly(t *testing.T) {
 			pids = append(pids, descendants(p.PID)...)
 		}
 	}
-	if len(pids) < 8+4 { // 8 parts plus PostgreSQL's background workers
+	if len(pids) < 2*len(allParts)+4 { // every part of both stacks plus PostgreSQL's background workers
 		t.Errorf("found only %d processes for two stacks", len(pids))
 	}
 	for _, s := range stacks {
@@ -145,6 +176,12 @@ func TestMissingBinaryNamesSetupCommand(t *testing.T) {
 	_, err = Start(context.Background(), testConfig(t, PartPostgres))
 	if !errors.As(err, &mb) || !strings.Contains(err.Error(), "make setup") {
 		t.Fatalf("got %v, want a missing postgres error naming make setup", err)
+	}
+	cfg := testConfig(t, PartExporter)
+	cfg.BinDir = t.TempDir()
+	_, err = Start(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "loadlens-exporter not found") || !strings.Contains(err.Error(), "make build") {
+		t.Fatalf("got %v, want a missing loadlens-exporter error naming make build", err)
 	}
 }
 

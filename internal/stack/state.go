@@ -159,6 +159,10 @@ func recipe(name string) *part {
 		return postgresPart(cfg)
 	case PartRedis:
 		return redisPart(cfg)
+	case PartDemo:
+		return demoPart(&Stack{cfg: *cfg})
+	case PartExporter:
+		return exporterPart(&Stack{cfg: *cfg})
 	case PartAlertmanager:
 		return alertmanagerPart(cfg)
 	case PartPrometheus:
@@ -185,4 +189,14 @@ func Lock(dir string) (func(), error) {
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil
+}
+
+// Part returns the status of one part.
+func (s Status) Part(name string) (PartStatus, bool) {
+	for _, p := range s.Parts {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return PartStatus{}, false
 }

@@ -7,6 +7,7 @@
 //   USERS, POSTS    id ranges seeded by `loadlens-demo seed` (10000, 100000)
 //   DURATION, VUS, RATE, MAX_VUS, RAMP, STEP_DURATION, STEPS, SLEEP,
 //   START_RATE, GRACEFUL_STOP  scenario sizes, so tests can run short.
+//   HOT_SHARE, HOT_IDS  popularity skew of single-item reads (popularId).
 import http from 'k6/http';
 import { check, sleep } from 'k6';
 
@@ -126,6 +127,18 @@ export function randomInt(min, max) {
   return min + Math.floor(Math.random() * (max - min + 1));
 }
 
+// Popularity skew of single-item reads, as in real traffic: HOT_SHARE of
+// them (default 0.8) go to the HOT_IDS most popular ids (default 500), the
+// rest anywhere in 1..max. HOT_SHARE=0 gives uniform ids, where a cache can
+// hardly help.
+const HOT_SHARE = floatEnv('HOT_SHARE', 0.8);
+const HOT_IDS = intEnv('HOT_IDS', 500);
+
+export function popularId(max) {
+  if (Math.random() < HOT_SHARE) return randomInt(1, Math.min(HOT_IDS, max));
+  return randomInt(1, max);
+}
+
 const JSON_HEADERS = { 'Content-Type': 'application/json' };
 
 function params(name) {
@@ -136,7 +149,7 @@ function checkStatus(res, route, want) {
   return check(res, { [`${route} is ${want}`]: (r) => r.status === want });
 }
 
-export function getUser(id = randomInt(1, USERS)) {
+export function getUser(id = popularId(USERS)) {
   const res = http.get(`${BASE_URL}/users/${id}`, params(ROUTES.getUser));
   checkStatus(res, ROUTES.getUser, 200);
   return res;
@@ -163,7 +176,7 @@ export function createPost(userId = randomInt(1, USERS)) {
   return res;
 }
 
-export function getPost(id = randomInt(1, POSTS)) {
+export function getPost(id = popularId(POSTS)) {
   const res = http.get(`${BASE_URL}/posts/${id}`, params(ROUTES.getPost));
   checkStatus(res, ROUTES.getPost, 200);
   return res;

@@ -1,0 +1,95 @@
+package stacktest
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/loadlens/loadlens/internal/stack"
+)
+
+var binaries struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// Binaries builds loadlens-demo and loadlens-exporter once per test binary
+// (the go build cache makes it quick) and returns their directory.
+func Binaries(t testing.TB) string {
+	t.Helper()
+	binaries.once.Do(func() {
+		root, err := stack.RepoRoot(".")
+		if err != nil {
+			binaries.err = err
+			return
+		}
+		if binaries.dir, binaries.err = os.MkdirTemp("", "loadlens-bin-"); binaries.err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		binaries.err = stack.BuildBinaries(ctx, root, binaries.dir)
+	})
+	if binaries.err != nil {
+		t.Fatal(binaries.err)
+	}
+	return binaries.dir
+}
+
+// FullOptions configure a private full stack.
+type FullOptions struct {
+	// DemoMode is naive or tuned (default tuned).
+	DemoMode string
+	// DemoArgs and ExporterArgs are appended to the command lines.
+	DemoArgs, ExporterArgs []string
+	// SeedUsers and SeedPosts seed the demo (default 200 users, 1000 posts).
+	SeedUsers, SeedPosts int
+	// RuleFiles to load (default: the repo's rules).
+	RuleFiles []string
+	// ScrapeInterval (default 1s).
+	ScrapeInterval time.Duration
+	// PostgresMaxConnections (default 100).
+	PostgresMaxConnections int
+}
+
+// Full is a private full stack: PostgreSQL, Redis, the demo service,
+// loadlens-exporter, Alertmanager and Prometheus scraping them.
+type Full struct {
+	*stack.Stack
+	DemoURL, ExporterURL, PrometheusURL, AlertmanagerURL string
+}
+
+// FullStack starts every part of the native stack for this test, as
+// `loadlens up` does, and stops it at the end.
+func FullStack(t testing.TB, opts FullOptions) *Full {
+	t.Helper()
+	if opts.ScrapeInterval == 0 {
+		opts.ScrapeInterval = time.Second
+	}
+	if opts.SeedUsers == 0 {
+		opts.SeedUsers, opts.SeedPosts = 200, 1000
+	}
+	s := private(t, stack.Config{
+		BinDir:                 Binaries(t),
+		DemoMode:               opts.DemoMode,
+		DemoArgs:               opts.DemoArgs,
+		ExporterArgs:           opts.ExporterArgs,
+		SeedUsers:              opts.SeedUsers,
+		SeedPosts:              opts.SeedPosts,
+		RuleFiles:              opts.RuleFiles,
+		ScrapeInterval:         opts.ScrapeInterval,
+		PostgresMaxConnections: opts.PostgresMaxConnections,
+	})
+	f := &Full{Stack: s}
+	for name, url := range map[string]*string{
+		stack.PartDemo: &f.DemoURL, stack.PartExporter: &f.ExporterURL,
+		stack.PartPrometheus: &f.PrometheusURL, stack.PartAlertmanager: &f.AlertmanagerURL,
+	} {
+		st, _ := s.Part(name)
+		*url = st.URL
+	}
+	return f
+}
