@@ -30,7 +30,7 @@ demo: setup build ## start the stack, run ~60 s of mixed k6 load and write its r
 	@echo "More: bin/loadlens run stepped | make demo-compare | bin/loadlens status | bin/loadlens down"
 
 demo-compare: setup build ## run the same load on the naive and the tuned demo and compare them
-	@$(LOADLENS) compare --scenario load $(DEMO_LOAD)
+	@$(LOADLENS) compare --scenario load --demo.query-delay=10ms $(DEMO_LOAD)
 
 up: build ## start the native stack
 	@$(LOADLENS) up

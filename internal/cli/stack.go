@@ -34,6 +34,7 @@ type upFlags struct {
 	demoMode       string
 	seedUsers      int
 	seedPosts      int
+	queryDelay     time.Duration
 	timeout        time.Duration
 	verbose        bool
 }
@@ -46,6 +47,7 @@ func (f *upFlags) register(c *kingpin.CmdClause) {
 	c.Flag("demo.port", "Demo service port on 127.0.0.1 (0 picks a free one).").Default(fmt.Sprint(defaultDemoPort)).IntVar(&f.ports.Demo)
 	c.Flag("exporter.port", "loadlens-exporter port on 127.0.0.1 (0 picks a free one).").Default(fmt.Sprint(defaultExporterPort)).IntVar(&f.ports.Exporter)
 	c.Flag("demo.mode", "Demo service mode: naive (pool of 4, no cache: the bottleneck) or tuned (pool of 50, Redis cache).").Default(stack.DemoModeTuned).EnumVar(&f.demoMode, stack.DemoModeNaive, stack.DemoModeTuned)
+	c.Flag("demo.query-delay", "Delay the demo adds to every database operation (loadlens-demo --fault.query-delay), to stand in for a remote database on loopback.").Default("0s").DurationVar(&f.queryDelay)
 	c.Flag("seed.users", "Users the demo's database is seeded with (kept when already seeded).").Default("10000").IntVar(&f.seedUsers)
 	c.Flag("seed.posts", "Posts the demo's database is seeded with.").Default("100000").IntVar(&f.seedPosts)
 	c.Flag("postgres.max-connections", "PostgreSQL max_connections.").Default("100").IntVar(&f.maxConnections)
@@ -102,6 +104,7 @@ func (a *app) startStack(ctx context.Context) (stack.Status, error) {
 		Ports:                  a.up.ports,
 		PostgresMaxConnections: a.up.maxConnections,
 		DemoMode:               a.up.demoMode,
+		DemoArgs:               demoArgs(a.up),
 		SeedUsers:              a.up.seedUsers,
 		SeedPosts:              a.up.seedPosts,
 		Background:             true,
@@ -214,4 +217,11 @@ func relative(path string) string {
 		return r
 	}
 	return path
+}
+
+func demoArgs(f upFlags) []string {
+	if f.queryDelay > 0 {
+		return []string{"--fault.query-delay=" + f.queryDelay.String()}
+	}
+	return nil
 }

@@ -26,7 +26,7 @@ type System struct {
 // PoolStats is one client connection pool of the demo service.
 type PoolStats struct {
 	Name           string
-	Size           float64 // db_client_connection_max (peak)
+	Size           float64 // db_client_connection_max at the end of the run
 	PeakSaturation float64 // used / max, 0-1
 	PeakPending    float64
 	// WaitFirst and WaitLast are the mean wait seconds per second in the
@@ -106,6 +106,10 @@ func rangeStep(d time.Duration) (step, window time.Duration) {
 	return step, window
 }
 
+// minScrapedWindow is the shortest rate window over scraped series: four
+// scrapes at the shipped 5 s interval.
+const minScrapedWindow = 20 * time.Second
+
 func (b *builder) rangeQ(ctx context.Context, r *Report, q string) ([]Series, error) {
 	step, _ := rangeStep(r.Duration())
 	return b.prom.QueryRange(ctx, q, r.Start, r.End, step)
@@ -181,6 +185,12 @@ func finite(ps []Point) []Point {
 // exporter over the run's range. Missing families only leave gaps.
 func (b *builder) system(ctx context.Context, r *Report) error {
 	_, w := rangeStep(r.Duration())
+	// Scraped series come every scrape interval (5 s in
+	// prometheus/prometheus.yml), not every second like k6's: a rate needs
+	// a window of several scrapes.
+	if w < minScrapedWindow {
+		w = minScrapedWindow
+	}
 	win := promDuration(w)
 	at, all := r.evalTime(), r.window()
 	t := &r.timeline
@@ -217,8 +227,12 @@ func (b *builder) system(ctx context.Context, r *Report) error {
 	for name, ps := range t.poolSaturation {
 		pool(name).PeakSaturation = peak(ps)
 	}
+	// The size is configuration: take the value at the end of the run. A
+	// peak would pick up the previous process's size when the service was
+	// restarted with another pool just before the run (its last sample
+	// stays fresh for Prometheus's lookback).
 	for name, ps := range byLabel(size, labelPool) {
-		pool(name).Size = peak(ps)
+		pool(name).Size = lastFinite(ps)
 	}
 	for name, ps := range t.poolWait {
 		p := pool(name)
@@ -377,6 +391,16 @@ func nameOr(s string) string {
 		return "all"
 	}
 	return s
+}
+
+// lastFinite returns the last finite value of ps (NaN when none).
+func lastFinite(ps []Point) float64 {
+	for i := len(ps) - 1; i >= 0; i-- {
+		if !math.IsNaN(ps[i].V) && !math.IsInf(ps[i].V, 0) {
+			return ps[i].V
+		}
+	}
+	return math.NaN()
 }
 
 func peak(ps []Point) float64 {

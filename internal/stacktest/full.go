@@ -3,6 +3,8 @@ package stacktest
 import (
 	"context"
 	"os"
+	osexec "os/exec"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -92,4 +94,21 @@ func FullStack(t testing.TB, opts FullOptions) *Full {
 		*url = st.URL
 	}
 	return f
+}
+
+// K6 returns the repository's pinned k6 (.tools/bin/k6) or one on PATH,
+// and fails the test naming the setup command when there is none.
+func K6(t testing.TB) string {
+	t.Helper()
+	if root, err := stack.RepoRoot("."); err == nil {
+		p := filepath.Join(stack.ToolsDir(root), "k6")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := osexec.LookPath("k6"); err == nil {
+		return p
+	}
+	t.Fatalf("k6 not found in .tools/bin nor on PATH: run %q", stack.SetupCommand)
+	return ""
 }
