@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"slices"
@@ -24,6 +25,7 @@ import (
 	"github.com/loadlens/loadlens/internal/contract"
 	"github.com/loadlens/loadlens/internal/contract/contracttest"
 	"github.com/loadlens/loadlens/internal/loadtest"
+	"github.com/loadlens/loadlens/internal/manifests"
 	"github.com/loadlens/loadlens/internal/rules"
 	"github.com/loadlens/loadlens/internal/stack"
 	"github.com/loadlens/loadlens/internal/stacktest"
@@ -126,6 +128,26 @@ func TestTunedStackMeetsTheContract(t *testing.T) {
 	if len(podRate) != 1 || podRate[0].Value <= 0 {
 		t.Errorf("per-pod req/s for demo-0 = %v, want one positive sample", podRate)
 	}
+
+	// The prometheus-adapter rule the HPA reads, sent as the adapter sends
+	// it for pod demo-0, returns that pod's req/s: the same value as the
+	// documented HPA input (README) computed from the demo's real counter.
+	// (The recording rule runs here with the test's shortened window.)
+	q, err := manifests.AdapterQuery("loadlens", "demo-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stacktest.Eventually(t, 30*time.Second, time.Second, func() string {
+		a := stacktest.Query(t, f.PrometheusURL, q)
+		r := stacktest.Query(t, f.PrometheusURL, `sum by (namespace, pod) (rate(http_server_request_duration_seconds_count{namespace="loadlens",pod="demo-0"}[1m]))`)
+		if len(a) != 1 || a[0].Metric["pod"] != "demo-0" || a[0].Value <= 0 {
+			return fmt.Sprintf("adapter query %s returned %v, want one positive sample for pod demo-0", q, a)
+		}
+		if len(r) != 1 || math.Abs(float64(a[0].Value-r[0].Value)) > 0.05*float64(r[0].Value) {
+			return fmt.Sprintf("adapter query %v and the documented HPA input %v disagree", a, r)
+		}
+		return ""
+	})
 
 	// Tuned, the pool has room and the targets are healthy: none of these
 	// alerts may be pending or firing.

@@ -128,11 +128,11 @@ export function randomInt(min, max) {
 }
 
 // Popularity skew of single-item reads, as in real traffic: HOT_SHARE of
-// them (default 0.8) go to the HOT_IDS most popular ids (default 500), the
+// them (default 0.8) go to the HOT_IDS most popular ids (default 100), the
 // rest anywhere in 1..max. HOT_SHARE=0 gives uniform ids, where a cache can
 // hardly help.
 const HOT_SHARE = floatEnv('HOT_SHARE', 0.8);
-const HOT_IDS = intEnv('HOT_IDS', 500);
+const HOT_IDS = intEnv('HOT_IDS', 100);
 
 export function popularId(max) {
   if (Math.random() < HOT_SHARE) return randomInt(1, Math.min(HOT_IDS, max));
