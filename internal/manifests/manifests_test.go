@@ -205,9 +205,15 @@ func TestContainersPortsProbesAndArgs(t *testing.T) {
 			if exp.ReadinessProbe != nil {
 				t.Errorf("the exporter sidecar has a readiness probe: it would take the demo pod out of the Service")
 			}
-			wantArgs = []string{"--web.listen-address=:9780", "--web.telemetry-path=/metrics"}
+			wantArgs = []string{"--web.listen-address=:9780", "--web.telemetry-path=/metrics", "--collector.kubernetes", "--kube.namespace=$(POD_NAMESPACE)"}
 			if !reflect.DeepEqual(exp.Args, wantArgs) {
 				t.Errorf("exporter args %q, want %q", exp.Args, wantArgs)
+			}
+			// $(POD_NAMESPACE) expands only from the container's own env.
+			if !slices.ContainsFunc(exp.Env, func(e corev1.EnvVar) bool {
+				return e.Name == "POD_NAMESPACE" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace"
+			}) {
+				t.Errorf("exporter env lacks POD_NAMESPACE from metadata.namespace, which --kube.namespace reads")
 			}
 			if !strings.HasPrefix(exp.Image, "loadlens/exporter:") {
 				t.Errorf("exporter image %q, want loadlens/exporter:TAG", exp.Image)
