@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,7 +33,7 @@ func TestQueriesOnRealPrometheus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Prometheus and runs k6")
 	}
-	k6 := k6Binary(t)
+	k6 := stacktest.K6(t)
 	prom := stacktest.PrometheusServer(t, stacktest.PrometheusOptions{ScrapeInterval: time.Second})
 	stub := demostub.Start(t, demostub.Options{})
 
@@ -149,22 +147,4 @@ func promQuery(base string, q Query) (int, error) {
 		return 0, fmt.Errorf("prometheus: %s", body.Error)
 	}
 	return len(body.Data.Result), nil
-}
-
-// k6Binary finds the repository's k6 (make setup builds it) or fails.
-func k6Binary(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(filepath.Dir(dir), ".tools", "bin", "k6")
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	if lp, err := exec.LookPath("k6"); err == nil {
-		return lp
-	}
-	t.Fatalf("k6 not found at %s nor on PATH: run `make setup`", p)
-	return ""
 }

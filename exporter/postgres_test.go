@@ -1,7 +1,6 @@
 package exporter
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -26,31 +25,13 @@ import (
 	"github.com/loadlens/loadlens/internal/stacktest"
 )
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type pgFixture struct {
 	pg     *stacktest.Postgres
 	pc     *PostgresCollector
 	exp    *Exporter
 	reg    *prometheus.Registry
 	srv    *httptest.Server
-	logs   *syncBuffer
+	logs   *stacktest.SyncBuffer
 	extras []Named
 }
 
@@ -58,7 +39,7 @@ type pgFixture struct {
 // HTTP handler.
 func newPgFixture(t *testing.T, pg *stacktest.Postgres, budget time.Duration, cfg PostgresConfig, extras ...Named) *pgFixture {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &stacktest.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if cfg.DSN == "" {
 		cfg.DSN = pg.DSN
@@ -144,20 +125,6 @@ func grepLines(body, prefix string) string {
 	return strings.Join(out, "\n")
 }
 
-func superExec(t *testing.T, dsn, sql string, args ...any) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql, args...); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
-
 func queryInt(t *testing.T, dsn, sql string, args ...any) int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -182,10 +149,10 @@ func exporterBackendPID(t *testing.T, pg *stacktest.Postgres) int64 {
 
 func TestPostgresCollectorAgainstRealServer(t *testing.T) {
 	pg := stacktest.PostgresDB(t)
-	superExec(t, pg.DSN, `CREATE TABLE items (id int PRIMARY KEY, v text)`)
-	superExec(t, pg.DSN, `INSERT INTO items SELECT g, 'x' FROM generate_series(1, 1000) g`)
+	stacktest.Exec(t, pg.DSN, `CREATE TABLE items (id int PRIMARY KEY, v text)`)
+	stacktest.Exec(t, pg.DSN, `INSERT INTO items SELECT g, 'x' FROM generate_series(1, 1000) g`)
 	for range 5 {
-		superExec(t, pg.DSN, `SELECT count(*) FROM items WHERE v = 'x'`)
+		stacktest.Exec(t, pg.DSN, `SELECT count(*) FROM items WHERE v = 'x'`)
 	}
 	f := newPgFixture(t, pg, 5*time.Second, PostgresConfig{StatementsQueryText: true})
 	body := f.waitFor(t, 10*time.Second, "loadlens_postgres_up 1", `loadlens_exporter_collector_success{collector="postgres"} 1`)

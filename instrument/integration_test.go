@@ -1,7 +1,6 @@
 package instrument
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,24 +22,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 )
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func newPool(t *testing.T, i *Instrumentation, dsn string, maxConns int32) *pgxpool.Pool {
 	t.Helper()
@@ -74,7 +54,7 @@ const secretParam = "s3cret-param-value"
 func TestIntegrationDemoFamilies(t *testing.T) {
 	pg := stacktest.PostgresDB(t)
 	rd := stacktest.RedisDB(t)
-	logs := &syncBuffer{}
+	logs := &stacktest.SyncBuffer{}
 	i := newTest(t, Config{
 		ServiceName:        "it",
 		Logger:             slog.New(slog.NewJSONHandler(logs, nil)),

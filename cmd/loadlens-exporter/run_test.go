@@ -19,7 +19,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,23 +30,6 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(stacktest.Main(m)) }
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestBadInputIsOneLineWithoutPassword(t *testing.T) {
 	const secret = "hunter2secret"
@@ -113,9 +95,9 @@ func TestHelpAndVersion(t *testing.T) {
 }
 
 // started runs the exporter in-process and returns its address.
-func started(t *testing.T, args ...string) (addr string, stderr *syncBuffer) {
+func started(t *testing.T, args ...string) (addr string, stderr *stacktest.SyncBuffer) {
 	t.Helper()
-	stderr = &syncBuffer{}
+	stderr = &stacktest.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan string, 1)
 	done := make(chan int, 1)

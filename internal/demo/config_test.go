@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/loadlens/loadlens/internal/stacktest"
 )
 
 func TestModesAndOverrides(t *testing.T) {
@@ -120,7 +122,7 @@ func TestParseNumbers(t *testing.T) {
 }
 
 func TestRecovererAnswers500(t *testing.T) {
-	var logs syncBuffer
+	var logs stacktest.SyncBuffer
 	h := recoverer(newTestLogger(&logs), http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		var m map[string]int
 		m["boom"]++ // nil map write: a runtime panic
@@ -137,7 +139,7 @@ func TestRecovererAnswers500(t *testing.T) {
 }
 
 func TestLimitedLog(t *testing.T) {
-	var logs syncBuffer
+	var logs stacktest.SyncBuffer
 	l := newLimitedLog(newTestLogger(&logs), time.Hour)
 	for range 100 {
 		l.Warn("redis unavailable")

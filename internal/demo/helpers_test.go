@@ -1,7 +1,6 @@
 package demo
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,27 +16,9 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(stacktest.Main(m)) }
 
-// syncBuffer collects log output safely across goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type testServer struct {
 	*Server
-	logs *syncBuffer
+	logs *stacktest.SyncBuffer
 	stop context.CancelFunc
 	done chan error
 }
@@ -59,7 +39,7 @@ func testConfig(t *testing.T) Config {
 // startServer runs a Server until the test ends (and checks it stops cleanly).
 func startServer(t *testing.T, cfg Config) *testServer {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &stacktest.SyncBuffer{}
 	logger := newTestLogger(logs)
 	s, err := New(context.Background(), cfg, logger)
 	if err != nil {

@@ -667,7 +667,7 @@ func TestMigrateConcurrentAndIdempotent(t *testing.T) {
 func TestSeedIdempotent(t *testing.T) {
 	pg := stacktest.PostgresDB(t)
 	ctx := context.Background()
-	var progress syncBuffer
+	var progress stacktest.SyncBuffer
 	res, err := Seed(ctx, pg.DSN, SeedOptions{Users: 5000, Posts: 20000, Progress: &progress})
 	if err != nil || res.Skipped {
 		t.Fatalf("first seed: %+v %v", res, err)

@@ -17,34 +17,8 @@ import (
 	k6scripts "github.com/loadlens/loadlens/loadtest/k6"
 
 	"github.com/loadlens/loadlens/internal/loadtest/demostub"
+	"github.com/loadlens/loadlens/internal/stacktest"
 )
-
-// k6Binary finds the repository's k6 (make setup builds it) or fails.
-func k6Binary(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, ".tools", "bin", "k6")
-	if _, err := os.Stat(p); err != nil {
-		if lp, err := exec.LookPath("k6"); err == nil {
-			return lp
-		}
-		t.Fatalf("k6 not found at %s nor on PATH: run `make setup`", p)
-	}
-	return p
-}
 
 const scriptDir = "../../loadtest/k6"
 
@@ -98,7 +72,7 @@ func inspect(t *testing.T, k6, script string, env ...string) inspected {
 }
 
 func TestScriptsInspect(t *testing.T) {
-	k6 := k6Binary(t)
+	k6 := stacktest.K6(t)
 	wantExecutor := map[string]string{
 		"smoke": "constant-vus", "load": "ramping-vus", "stress": "ramping-vus", "spike": "ramping-vus",
 		"soak": "constant-arrival-rate", "breakpoint": "ramping-arrival-rate",
@@ -153,7 +127,7 @@ func TestScriptsInspect(t *testing.T) {
 }
 
 func TestScriptsEnvOverrides(t *testing.T) {
-	k6 := k6Binary(t)
+	k6 := stacktest.K6(t)
 	in := inspect(t, k6, filepath.Join(scriptDir, "smoke.js"), "DURATION=3s", "VUS=3")
 	if sc := in.Scenarios["smoke"]; sc.Duration != "3s" || sc.VUs != 3 {
 		t.Errorf("smoke with DURATION=3s VUS=3: duration %s vus %d", sc.Duration, sc.VUs)
@@ -226,7 +200,7 @@ func TestArgs(t *testing.T) {
 }
 
 func TestRunRecordsRun(t *testing.T) {
-	k6 := k6Binary(t)
+	k6 := stacktest.K6(t)
 	stub := demostub.Start(t, demostub.Options{})
 	dir := t.TempDir()
 	var stdout bytes.Buffer
@@ -257,7 +231,7 @@ func TestRunRecordsRun(t *testing.T) {
 }
 
 func TestRunThresholdFailureIsNotAnError(t *testing.T) {
-	k6 := k6Binary(t)
+	k6 := stacktest.K6(t)
 	stub := demostub.Start(t, demostub.Options{Status: 500})
 	res, err := Run(context.Background(), Options{
 		K6Binary: k6, ScriptDir: scriptDir, Scenario: "read-heavy", BaseURL: stub.URL, TestID: "unit-fail", Dir: t.TempDir(), Quiet: true,

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/loadlens/loadlens/internal/stacktest"
 	"github.com/loadlens/loadlens/loadtest/k6"
 )
 
@@ -73,22 +74,8 @@ func TestK6BundleIsFresh(t *testing.T) {
 	}
 }
 
-// k6Binary finds k6 as `make setup` installs it.
-func k6Binary(t *testing.T) string {
-	t.Helper()
-	p := filepath.Join(repoRoot(t), ".tools/bin/k6")
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	if p, err := exec.LookPath("k6"); err == nil {
-		return p
-	}
-	t.Fatalf("k6 not found in .tools/bin or PATH: run `make setup`")
-	return ""
-}
-
 func TestK6BundleParses(t *testing.T) {
-	out, err := exec.Command(k6Binary(t), "inspect", filepath.Join(repoRoot(t), K6ScriptPath)).CombinedOutput()
+	out, err := exec.Command(stacktest.K6(t), "inspect", filepath.Join(repoRoot(t), K6ScriptPath)).CombinedOutput()
 	if err != nil {
 		t.Fatalf("k6 inspect %s: %v\n%s", K6ScriptPath, err, out)
 	}

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -48,18 +47,6 @@ func repoRoot(t testing.TB) string {
 		}
 		dir = parent
 	}
-}
-
-func k6Binary(t testing.TB) string {
-	t.Helper()
-	p := filepath.Join(repoRoot(t), ".tools", "bin", "k6")
-	if _, err := os.Stat(p); err != nil {
-		if lp, err := exec.LookPath("k6"); err == nil {
-			return lp
-		}
-		t.Fatalf("k6 not found at %s nor on PATH: run `make setup`", p)
-	}
-	return p
 }
 
 // poolMetrics plays the demo service's pool and cache families with a
@@ -183,7 +170,7 @@ func runK6(t *testing.T, ctx context.Context, opts loadtest.Options) loadtest.Re
 	t.Helper()
 	var out bytes.Buffer
 	opts.Stdout, opts.Stderr, opts.Quiet = &out, &out, true
-	opts.K6Binary = k6Binary(t)
+	opts.K6Binary = stacktest.K6(t)
 	opts.ScriptDir = filepath.Join(repoRoot(t), "loadtest", "k6")
 	res, err := loadtest.Run(ctx, opts)
 	if err != nil {

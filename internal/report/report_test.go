@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/loadlens/loadlens/internal/contract"
+	"github.com/loadlens/loadlens/internal/stacktest"
 )
 
 func TestNamesInContract(t *testing.T) {
@@ -49,7 +50,7 @@ func TestNamesInContract(t *testing.T) {
 // TestDefaultSLAMatchesK6 compares DefaultSLA with the thresholds k6
 // builds from loadtest/k6/lib/config.js.
 func TestDefaultSLAMatchesK6(t *testing.T) {
-	k6 := k6Binary(t)
+	k6 := stacktest.K6(t)
 	out, err := exec.Command(k6, "inspect", filepath.Join(repoRoot(t), "loadtest", "k6", "smoke.js")).Output()
 	if err != nil {
 		t.Fatalf("k6 inspect: %v", err)

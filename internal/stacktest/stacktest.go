@@ -151,7 +151,7 @@ func PostgresDB(t testing.TB) *Postgres {
 	if len(name) > 60 {
 		name = name[:60]
 	}
-	exec(t, base.SuperDSN, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	Exec(t, base.SuperDSN, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -213,7 +213,9 @@ func newPostgres(t testing.TB, s *stack.Stack, db string) *Postgres {
 	return &Postgres{DSN: dsn, SuperDSN: super, Database: db, Host: "127.0.0.1", Port: st.Port, User: st.User, Password: pw, stack: s}
 }
 
-func exec(t testing.TB, dsn, sql string) {
+// Exec runs one SQL statement on dsn in a connection of its own and fails
+// the test on error.
+func Exec(t testing.TB, dsn, sql string, args ...any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -222,7 +224,7 @@ func exec(t testing.TB, dsn, sql string) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
+	if _, err := conn.Exec(ctx, sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
 }
