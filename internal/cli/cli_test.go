@@ -199,3 +199,52 @@ func readJSON(t *testing.T, path string) map[string]any {
 	}
 	return m
 }
+
+// TestCompare runs `loadlens compare` for a few seconds per mode: the naive
+// report names its pool of 4 as the bottleneck, and the tuned report holds
+// the before/after table against the naive run.
+func TestCompare(t *testing.T) {
+	dir, err := os.MkdirTemp("", "loadlens-cli-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() { stack.Down(context.Background(), dir) })
+	t.Setenv("LOADLENS_BIN_DIR", stacktest.Binaries(t))
+	reports := t.TempDir()
+	t.Setenv("LOADLENS_REPORTS", reports)
+	code, out, errs := run(t, "--dir", dir, "compare", "--scenario", "smoke",
+		"--postgres.port=0", "--redis.port=0", "--prometheus.port=0", "--alertmanager.port=0", "--demo.port=0", "--exporter.port=0",
+		"--seed.users=100", "--seed.posts=500", "--demo.query-delay=20ms",
+		"--env", "DURATION=12s", "--env", "VUS=8", "--env", "SLEEP=0.001")
+	if code != 0 {
+		t.Fatalf("compare: exit %d\n%s%s", code, out, errs)
+	}
+	runs, err := os.ReadDir(reports)
+	if err != nil || len(runs) != 2 {
+		t.Fatalf("want two runs in %s, got %v (%v)", reports, runs, err)
+	}
+	var naive, tuned string
+	for _, r := range runs {
+		b, err := os.ReadFile(filepath.Join(reports, r.Name(), "report.md"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case strings.Contains(r.Name(), "-naive-"):
+			naive = string(b)
+		case strings.Contains(r.Name(), "-tuned-"):
+			tuned = string(b)
+		}
+	}
+	if !strings.Contains(naive, "connection pool (size 4) is the bottleneck") {
+		t.Errorf("the naive report does not name its pool of 4:\n%s", naive)
+	}
+	if !strings.Contains(tuned, "## Compared with baseline") || !strings.Contains(tuned, "| postgres | 50 |") {
+		t.Errorf("the tuned report lacks the comparison or its pool of 50:\n%s", tuned)
+	}
+	if strings.Contains(tuned, "is the bottleneck") && strings.Contains(tuned, "connection pool (size 50)") {
+		t.Errorf("the tuned pool of 50 is reported as the bottleneck:\n%s", tuned)
+	}
+}

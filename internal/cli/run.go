@@ -241,7 +241,13 @@ func (a *app) runCompare(ctx context.Context) int {
 			return a.errorf("stop the stack before switching to %s: %v", mode, err)
 		}
 		a.up.demoMode = mode
-		if _, err := a.startStack(ctx); err != nil {
+		started := time.Now()
+		st, err := a.startStack(ctx)
+		if err != nil {
+			unlock()
+			return a.errorf("%v", err)
+		}
+		if err := waitDemoScraped(ctx, st, started); err != nil {
 			unlock()
 			return a.errorf("%v", err)
 		}
@@ -263,4 +269,35 @@ func (a *app) runCompare(ctx context.Context) int {
 	fmt.Fprintf(a.stdout, "\nThe stack keeps running with the tuned demo. Naive: %s   Tuned vs naive: %s\n",
 		relative(filepath.Join(reportsDir(), ids[0], "report.md")), relative(filepath.Join(reportsDir(), ids[1], "report.md")))
 	return exitOK
+}
+
+// waitDemoScraped waits until Prometheus has scraped the restarted demo and
+// holds no fresh series of the previous one, so the next run's report reads
+// this process only.
+func waitDemoScraped(ctx context.Context, st stack.Status, since time.Time) error {
+	p, _ := st.Part(stack.PartPrometheus)
+	prom, err := report.NewProm(p.URL, nil)
+	if err != nil {
+		return err
+	}
+	const series = `db_client_connection_max`
+	newer := fmt.Sprintf(`count(timestamp(%s) > %d)`, series, since.Unix())
+	all := fmt.Sprintf(`count(last_over_time(%s[%s]))`, series, report.FreshWindow)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		n, err1 := prom.Query(ctx, newer, time.Now())
+		m, err2 := prom.Query(ctx, all, time.Now())
+		if err := errors.Join(err1, err2); err != nil {
+			return fmt.Errorf("wait for Prometheus to scrape the restarted demo: %w", err)
+		}
+		if len(n) == 1 && len(m) == 1 && n[0].Value >= 1 && n[0].Value == m[0].Value {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("Prometheus at %s did not scrape the restarted demo within a minute: see `loadlens status`", p.URL)
+		case <-time.After(time.Second):
+		}
+	}
 }

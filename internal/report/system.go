@@ -106,6 +106,17 @@ func rangeStep(d time.Duration) (step, window time.Duration) {
 	return step, window
 }
 
+// FreshWindow bounds how old the last sample of a scraped gauge may be to
+// count: two scrapes at the shipped 5 s interval. A plain selector would
+// keep a restarted service's previous series alive for Prometheus's 5 min
+// lookback and add it to the new one (pool sizes 4 + 50 = 54).
+const FreshWindow = 10 * time.Second
+
+// fresh selects only the series of sel scraped within FreshWindow.
+func fresh(sel string) string {
+	return fmt.Sprintf("last_over_time(%s[%s])", sel, promDuration(FreshWindow))
+}
+
 // minScrapedWindow is the shortest rate window over scraped series: four
 // scrapes at the shipped 5 s interval.
 const minScrapedWindow = 20 * time.Second
@@ -196,11 +207,11 @@ func (b *builder) system(ctx context.Context, r *Report) error {
 	t := &r.timeline
 
 	// Connection pools.
-	sat, err := b.rangeQ(ctx, r, fmt.Sprintf(`sum by (%[1]s) (%[2]s{%[3]s="used"}) / sum by (%[1]s) (%[4]s)`, labelPool, poolCount, labelPoolState, poolMax))
+	sat, err := b.rangeQ(ctx, r, fmt.Sprintf(`sum by (%[1]s) (%[2]s) / sum by (%[1]s) (%[3]s)`, labelPool, fresh(poolCount+`{`+labelPoolState+`="used"}`), fresh(poolMax)))
 	if err != nil {
 		return err
 	}
-	size, err := b.rangeQ(ctx, r, fmt.Sprintf(`sum by (%s) (%s)`, labelPool, poolMax))
+	size, err := b.rangeQ(ctx, r, fmt.Sprintf(`sum by (%s) (%s)`, labelPool, fresh(poolMax)))
 	if err != nil {
 		return err
 	}
@@ -208,7 +219,7 @@ func (b *builder) system(ctx context.Context, r *Report) error {
 	if err != nil {
 		return err
 	}
-	pending, err := b.rangeQ(ctx, r, fmt.Sprintf(`sum by (%s) (%s)`, labelPool, poolPending))
+	pending, err := b.rangeQ(ctx, r, fmt.Sprintf(`sum by (%s) (%s)`, labelPool, fresh(poolPending)))
 	if err != nil {
 		return err
 	}
@@ -252,20 +263,20 @@ func (b *builder) system(ctx context.Context, r *Report) error {
 	t.hasPools = len(t.poolSaturation) > 0
 
 	// PostgreSQL server connections (exporter).
-	pg, err := b.rangeQ(ctx, r, fmt.Sprintf(`max(%s)`, pgSaturation))
+	pg, err := b.rangeQ(ctx, r, fmt.Sprintf(`max(%s)`, fresh(pgSaturation)))
 	if err != nil {
 		return err
 	}
 	if len(pg) == 1 {
 		st := &PostgresStats{PeakSaturation: peak(pg[0].Points), PeakConnections: math.NaN(), MaxConnections: math.NaN()}
-		conns, err := b.rangeQ(ctx, r, fmt.Sprintf(`max(sum without (state) (%s))`, pgConnections))
+		conns, err := b.rangeQ(ctx, r, fmt.Sprintf(`max(sum without (state) (%s))`, fresh(pgConnections)))
 		if err != nil {
 			return err
 		}
 		if len(conns) == 1 {
 			st.PeakConnections = peak(conns[0].Points)
 		}
-		maxc, err := b.rangeQ(ctx, r, fmt.Sprintf(`max(%s)`, pgMaxConns))
+		maxc, err := b.rangeQ(ctx, r, fmt.Sprintf(`max(%s)`, fresh(pgMaxConns)))
 		if err != nil {
 			return err
 		}
@@ -354,7 +365,7 @@ func (b *builder) system(ctx context.Context, r *Report) error {
 	t.hasCache = len(t.cacheHit) > 0
 
 	// Replicas.
-	reps, err := b.rangeQ(ctx, r, fmt.Sprintf(`sum by (namespace, %s) (%s)`, labelHPA, hpaReplicas))
+	reps, err := b.rangeQ(ctx, r, fmt.Sprintf(`sum by (namespace, %s) (%s)`, labelHPA, fresh(hpaReplicas)))
 	if err != nil {
 		return err
 	}
