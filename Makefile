@@ -7,7 +7,7 @@ BIN      := $(CURDIR)/bin
 LOADLENS := $(BIN)/loadlens
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: help setup build demo demo-compare up down status test vet fmt-check tidy-check
+.PHONY: help setup build demo demo-compare up down status test bench vet fmt-check tidy-check
 
 # The demo's load: about 60 s of the mixed `load` scenario.
 DEMO_LOAD := --env DURATION=50s --env RAMP=5s --env VUS=20
@@ -41,6 +41,9 @@ status: build ## show the native stack's health
 
 test: setup vet fmt-check tidy-check ## run every test (unit, integration with real servers)
 	$(GO) test -timeout 20m ./...
+
+bench: ## benchmarks as ratios measured in one run (3-4 min; bench/README.md)
+	@bench/run.sh
 
 vet:
 	$(GO) vet ./...
