@@ -282,16 +282,32 @@ func (s *Stack) startPart(ctx context.Context, p *part, first bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := p.state
-	if p.reserved != nil {
-		p.reserved.Close()
-		p.reserved = nil
-	}
-	if !portFree(st.Port) {
-		return &PortInUseError{Part: p.name, Port: st.Port, Flag: p.portFlag}
-	}
-	cmd, err := p.prepare(ctx, &st)
-	if err != nil {
-		return fmt.Errorf("%s: %w", p.name, err)
+	var cmd *command
+	for attempt := 1; ; attempt++ {
+		// Prepare (initdb can take seconds) while the port is still held,
+		// then release it just before the process binds it.
+		var err error
+		if cmd, err = p.prepare(ctx, &st); err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+		if p.reserved != nil {
+			p.reserved.Close()
+			p.reserved = nil
+		}
+		if portFree(st.Port) {
+			break
+		}
+		if p.port != 0 || !first || attempt == 5 {
+			return &PortInUseError{Part: p.name, Port: st.Port, Flag: p.portFlag}
+		}
+		// A free port picked for us on the first start was taken in that
+		// instant by another process: pick another one. (A restart keeps
+		// its port: clients know it.)
+		l, port, err := reserveFreePort(p.name)
+		if err != nil {
+			return err
+		}
+		p.reserved, st.Port = l, port
 	}
 	appendLog(st.LogFile, fmt.Sprintf("--- loadlens: starting %s at %s", p.name, time.Now().Format(time.RFC3339)))
 	pr, err := startProcess(cmd.binary, cmd.args, cmd.env, cmd.dir, st.LogFile, cmd.cred, s.cfg.Background)
