@@ -245,10 +245,11 @@ func shortVersion(v string) string {
 	return "unknown"
 }
 
-// queryFingerprint collapses whitespace of pg_stat_statements' normalized
-// text and truncates it to limit runes (with "..." when cut).
+// queryFingerprint drops the comments of pg_stat_statements' normalized
+// text, collapses its whitespace and truncates it to limit runes (with
+// "..." when cut): a file's header comment must not fill the label.
 func queryFingerprint(q string, limit int) string {
-	q = strings.Join(strings.Fields(q), " ")
+	q = strings.Join(strings.Fields(stripSQLComments(q)), " ")
 	if !utf8.ValidString(q) {
 		q = strings.ToValidUTF8(q, "?")
 	}
@@ -257,6 +258,40 @@ func queryFingerprint(q string, limit int) string {
 		q = string(r[:limit]) + "..."
 	}
 	return q
+}
+
+// stripSQLComments removes -- line comments and /* */ block comments
+// outside single-quoted literals and double-quoted identifiers.
+func stripSQLComments(q string) string {
+	var b strings.Builder
+	b.Grow(len(q))
+	var quote byte // ' or " while inside a literal or identifier
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '-' && i+1 < len(q) && q[i+1] == '-':
+			for i < len(q) && q[i] != '\n' {
+				i++
+			}
+			c = ' '
+		case c == '/' && i+1 < len(q) && q[i+1] == '*':
+			end := strings.Index(q[i+2:], "*/")
+			if end < 0 {
+				i = len(q)
+			} else {
+				i += 2 + end + 1
+			}
+			c = ' '
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }
 
 func boolFloat(b bool) float64 {

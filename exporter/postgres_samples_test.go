@@ -258,3 +258,20 @@ func TestInvalidDSNErrorHasNoPassword(t *testing.T) {
 		}
 	}
 }
+
+func TestQueryFingerprintDropsComments(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"-- header\n-- more\nSELECT id FROM users WHERE id = $1", "SELECT id FROM users WHERE id = $1"},
+		{"SELECT /* hint */ 1 -- trailing", "SELECT 1"},
+		{"SELECT '--not a comment', \"a/*b\" FROM t", "SELECT '--not a comment', \"a/*b\" FROM t"},
+		{"SELECT 1 /* unterminated", "SELECT 1"},
+		{"UPDATE users\n   SET email = $1\n WHERE id = $2", "UPDATE users SET email = $1 WHERE id = $2"},
+	} {
+		if got := queryFingerprint(c.in, 0); got != c.want {
+			t.Errorf("queryFingerprint(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	if got := queryFingerprint("-- x\nSELECT abcdef", 8); got != "SELECT a..." {
+		t.Errorf("truncation after stripping: got %q", got)
+	}
+}

@@ -105,11 +105,14 @@ func (a *app) startStack(ctx context.Context) (stack.Status, error) {
 		PostgresMaxConnections: a.up.maxConnections,
 		DemoMode:               a.up.demoMode,
 		DemoArgs:               demoArgs(a.up),
-		SeedUsers:              a.up.seedUsers,
-		SeedPosts:              a.up.seedPosts,
-		Background:             true,
-		ReadyTimeout:           a.up.timeout,
-		Logger:                 logger,
+		// The local demo's statements hold no secrets: label them with
+		// their normalized text so reports and dashboards name them.
+		ExporterArgs: []string{"--postgres.statements.query-text"},
+		SeedUsers:    a.up.seedUsers,
+		SeedPosts:    a.up.seedPosts,
+		Background:   true,
+		ReadyTimeout: a.up.timeout,
+		Logger:       logger,
 	})
 	if err != nil {
 		return stack.Status{}, err
