@@ -166,7 +166,8 @@ func TestScaleEventsCountDesiredReplicaChanges(t *testing.T) {
 		return h
 	}
 	s.observe(nil, v(0, 0))     // add
-	s.observe(v(0, 0), v(2, 2)) // first status: not a decision
+	s.observe(v(0, 0), v(1, 0)) // current written before any decision
+	s.observe(v(1, 0), v(2, 2)) // first decision: not a scale event
 	s.observe(v(2, 2), v(2, 4)) // up
 	s.observe(v(2, 4), v(4, 4)) // pods catch up: current changes only
 	s.observe(v(4, 4), v(4, 4)) // resync

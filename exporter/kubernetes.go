@@ -344,8 +344,11 @@ func (s *scaleEvents) observe(old, cur *autoscalingv2.HorizontalPodAutoscaler) {
 	if old == nil || old.UID != cur.UID {
 		return // new object: nothing to compare with
 	}
-	if old.Status.DesiredReplicas == 0 && old.Status.CurrentReplicas == 0 {
-		return // first status written by the controller, not a decision
+	if old.Status.DesiredReplicas == 0 {
+		// No decision yet: the controller writes current replicas before
+		// its first desired count (an HPA never decides 0; KEDA scales to
+		// zero without it).
+		return
 	}
 	switch {
 	case cur.Status.DesiredReplicas > old.Status.DesiredReplicas:

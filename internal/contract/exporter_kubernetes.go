@@ -58,7 +58,7 @@ var exporterKubernetesFamilies = []Family{
 	{Name: "loadlens_hpa_last_scale_timestamp_seconds", Type: Gauge, Unit: "seconds", Producer: Exporter, Condition: ConditionKubernetes,
 		Help: "When the autoscaler last changed the replica count, as a Unix timestamp (absent before the first scale).", Labels: []Label{k8sNamespaceLabel, hpaLabel}},
 	{Name: "loadlens_hpa_scale_events_total", Type: Counter, Producer: Exporter, Condition: ConditionKubernetes,
-		Help:   "Scale decisions seen by the exporter since it started: status.desiredReplicas rising (up) or falling (down) between two observed versions of the HPA.",
+		Help:   "Scale decisions seen by the exporter since it started: status.desiredReplicas rising (up) or falling (down) between two observed versions of the HPA, from its first decision on.",
 		Labels: []Label{k8sNamespaceLabel, hpaLabel, {"direction", "fixed set: up, down"}}},
 
 	// VerticalPodAutoscaler (autoscaling.k8s.io/v1, a CRD).
