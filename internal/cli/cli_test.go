@@ -18,6 +18,8 @@ import (
 	"github.com/loadlens/loadlens/internal/stacktest"
 )
 
+func TestMain(m *testing.M) { os.Exit(stacktest.Main(m)) }
+
 func run(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer

@@ -30,6 +30,14 @@ func testConfig(t *testing.T, parts ...string) Config {
 	return cfg
 }
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
 var built struct {
 	once sync.Once
 	dir  string

@@ -19,9 +19,16 @@ var binaries struct {
 }
 
 // Binaries builds loadlens-demo and loadlens-exporter once per test binary
-// (the go build cache makes it quick) and returns their directory.
+// (the go build cache makes it quick) and returns their directory, which
+// Main removes at the end.
 func Binaries(t testing.TB) string {
 	t.Helper()
+	pkg.mu.Lock()
+	inMain := pkg.inMain
+	pkg.mu.Unlock()
+	if !inMain {
+		t.Fatal("stacktest: Binaries needs TestMain: func TestMain(m *testing.M) { os.Exit(stacktest.Main(m)) }")
+	}
 	binaries.once.Do(func() {
 		root, err := stack.RepoRoot(".")
 		if err != nil {

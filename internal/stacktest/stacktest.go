@@ -58,6 +58,9 @@ func Main(m *testing.M) int {
 	for _, d := range pkg.dirs {
 		os.RemoveAll(d)
 	}
+	if binaries.dir != "" {
+		os.RemoveAll(binaries.dir)
+	}
 	return code
 }
 
@@ -113,6 +116,8 @@ func sharedServer(t testing.TB, part string) *stack.Stack {
 func private(t testing.TB, cfg stack.Config) *stack.Stack {
 	t.Helper()
 	dir := runDir(t)
+	// Registered first, so it runs last, and also when the start fails.
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	cfg.Dir = dir
 	s := start(t, cfg)
 	t.Cleanup(func() {
@@ -121,7 +126,6 @@ func private(t testing.TB, cfg stack.Config) *stack.Stack {
 		if err := s.Stop(ctx); err != nil {
 			t.Errorf("stop private server: %v", err)
 		}
-		os.RemoveAll(dir)
 	})
 	return s
 }
