@@ -7,7 +7,7 @@ BIN      := $(CURDIR)/bin
 LOADLENS := $(BIN)/loadlens
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: help setup build demo demo-compare up down status test bench vet fmt-check tidy-check
+.PHONY: help setup setup-k8s build demo demo-compare up down status test bench vet fmt-check tidy-check
 
 # The demo's load: about 60 s of the mixed `load` scenario.
 DEMO_LOAD := --env DURATION=50s --env RAMP=5s --env VUS=20
@@ -17,6 +17,9 @@ help: ## list the targets
 
 setup: ## install missing Debian packages and build k6 into .tools/ (idempotent)
 	@scripts/setup.sh
+
+setup-k8s: ## build the pinned Kubernetes control-plane binaries for e2e/k8s into .tools/k8s/ (idempotent; ~17 min cold)
+	@scripts/setup-k8s.sh
 
 build: ## build the loadlens binaries into bin/
 	@$(GO) build -o $(BIN)/ ./cmd/...
@@ -39,7 +42,7 @@ down: build ## stop the native stack
 status: build ## show the native stack's health
 	@$(LOADLENS) status
 
-test: setup vet fmt-check tidy-check ## run every test (unit, integration with real servers)
+test: setup setup-k8s vet fmt-check tidy-check ## run every test: unit, integration with real servers, end to end (native stack and a real Kubernetes control plane)
 	$(GO) test -timeout 20m ./...
 
 bench: ## benchmarks as ratios measured in one run (3-4 min; bench/README.md)
