@@ -69,11 +69,14 @@ func (c *Cache) failed(op string, err error) {
 	c.log.Warn("redis unavailable, serving from postgres", "op", op, "err", err)
 }
 
-// get looks the entry up; false is a miss (including Redis errors).
-func (c *Cache) get(ctx context.Context, counter *instrument.Cache, kind string, id int64, dst any) bool {
+// get looks the entry up and returns its JSON, which is the response body
+// as writeJSON encodes it, so a hit is served without decoding and
+// re-encoding. nil is a miss (including Redis errors and an entry that is
+// not a JSON object).
+func (c *Cache) get(ctx context.Context, counter *instrument.Cache, kind string, id int64) []byte {
 	if c.broken() {
 		counter.Miss(ctx)
-		return false
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -81,19 +84,19 @@ func (c *Cache) get(ctx context.Context, counter *instrument.Cache, kind string,
 	switch {
 	case errors.Is(err, redis.Nil):
 		counter.Miss(ctx)
-		return false
+		return nil
 	case err != nil:
 		c.failed("get", err)
 		counter.Miss(ctx)
-		return false
+		return nil
 	}
-	if err := json.Unmarshal(b, dst); err != nil {
-		c.log.Warn("undecodable cache entry ignored", "kind", kind, "err", err)
+	if len(b) == 0 || b[0] != '{' || !json.Valid(b) {
+		c.log.Warn("undecodable cache entry ignored", "kind", kind)
 		counter.Miss(ctx)
-		return false
+		return nil
 	}
 	counter.Hit(ctx)
-	return true
+	return b
 }
 
 // set fills the entry unless a write invalidated it moments ago.
@@ -131,11 +134,9 @@ func (c *Cache) invalidate(ctx context.Context, kind string, id int64) error {
 	return nil
 }
 
-// GetUser returns the cached user.
-func (c *Cache) GetUser(ctx context.Context, id int64) (User, bool) {
-	var u User
-	ok := c.get(ctx, c.users, "user", id, &u)
-	return u, ok
+// GetUser returns the cached user's JSON (nil on a miss).
+func (c *Cache) GetUser(ctx context.Context, id int64) []byte {
+	return c.get(ctx, c.users, "user", id)
 }
 
 // SetUser caches the user.
@@ -146,11 +147,9 @@ func (c *Cache) InvalidateUser(ctx context.Context, id int64) error {
 	return c.invalidate(ctx, "user", id)
 }
 
-// GetPost returns the cached post.
-func (c *Cache) GetPost(ctx context.Context, id int64) (Post, bool) {
-	var p Post
-	ok := c.get(ctx, c.posts, "post", id, &p)
-	return p, ok
+// GetPost returns the cached post's JSON (nil on a miss).
+func (c *Cache) GetPost(ctx context.Context, id int64) []byte {
+	return c.get(ctx, c.posts, "post", id)
 }
 
 // SetPost caches the post.

@@ -48,6 +48,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":"cannot encode response"}`)
 	}
+	writeRawJSON(w, status, b)
+}
+
+// writeRawJSON answers with b, already encoded JSON (a cache hit).
+func writeRawJSON(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
@@ -208,8 +213,8 @@ func (a *api) getUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a.cache != nil {
-		if u, hit := a.cache.GetUser(r.Context(), id); hit {
-			writeJSON(w, http.StatusOK, u)
+		if b := a.cache.GetUser(r.Context(), id); b != nil {
+			writeRawJSON(w, http.StatusOK, b)
 			return
 		}
 	}
@@ -333,8 +338,8 @@ func (a *api) getPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a.cache != nil {
-		if p, hit := a.cache.GetPost(r.Context(), id); hit {
-			writeJSON(w, http.StatusOK, p)
+		if b := a.cache.GetPost(r.Context(), id); b != nil {
+			writeRawJSON(w, http.StatusOK, b)
 			return
 		}
 	}

@@ -138,6 +138,27 @@ func TestCacheInvalidation(t *testing.T) {
 	if hits < 1 || misses < 1 {
 		t.Fatalf("cache counters hit=%v miss=%v, want both > 0", hits, misses)
 	}
+
+	// A hit serves the cached bytes as they are: the same body as the miss
+	// that filled it.
+	key2 := s.cache.key("user", 2)
+	rdb.Del(context.Background(), key2)
+	_, miss := call(t, "GET", s.URL()+"/users/2", "")
+	h0 := counterValue(t, s.URL()+"/metrics", "app_cache_requests_total", map[string]string{"cache_name": "users", "cache_result": "hit"})
+	_, hit := call(t, "GET", s.URL()+"/users/2", "")
+	if h := counterValue(t, s.URL()+"/metrics", "app_cache_requests_total", map[string]string{"cache_name": "users", "cache_result": "hit"}); h != h0+1 {
+		t.Fatalf("second GET was not a cache hit (hits %v -> %v)", h0, h)
+	}
+	if string(hit) != string(miss) {
+		t.Fatalf("cache hit body %q differs from the miss body %q", hit, miss)
+	}
+	// A corrupt entry is a miss answered from PostgreSQL, never sent as is.
+	if err := rdb.Set(context.Background(), key2, "not json", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, b := call(t, "GET", s.URL()+"/users/2", ""); string(b) != string(miss) {
+		t.Fatalf("with a corrupt cache entry the body is %q, want %q", b, miss)
+	}
 }
 
 func TestBadInput(t *testing.T) {
