@@ -43,7 +43,7 @@ status: build ## show the native stack's health
 	@$(LOADLENS) status
 
 test: setup setup-k8s vet fmt-check tidy-check ## run every test: unit, integration with real servers, end to end (native stack and a real Kubernetes control plane)
-	$(GO) test -timeout 20m ./...
+	$(GO) test -count=1 -timeout 20m ./...
 
 bench: ## benchmarks as ratios measured in one run (3-4 min; bench/README.md)
 	@bench/run.sh
