@@ -217,7 +217,7 @@ func runAutoscaling(t *testing.T, sc scenario) {
 	moderate := int64(2.2 * target)
 	load.rate.Store(moderate)
 	tl.note(fmt.Sprintf("load %d req/s", moderate))
-	waitHPA("load: scaled above the minimum", 45*time.Second, func(h *autoscalingv2.HorizontalPodAutoscaler) bool {
+	waitHPA("load: scaled above the minimum", 90*time.Second, func(h *autoscalingv2.HorizontalPodAutoscaler) bool {
 		return h.Status.CurrentReplicas > minR && h.Status.DesiredReplicas == h.Status.CurrentReplicas
 	})
 	if h := getHPA(); h.Status.CurrentReplicas >= maxR {
@@ -237,11 +237,11 @@ func runAutoscaling(t *testing.T, sc scenario) {
 	heavy := int64(float64(maxR+1) * target)
 	load.rate.Store(heavy)
 	tl.note(fmt.Sprintf("load %d req/s", heavy))
-	waitHPA("heavy: at max replicas", 60*time.Second, func(h *autoscalingv2.HorizontalPodAutoscaler) bool {
+	waitHPA("heavy: at max replicas", 120*time.Second, func(h *autoscalingv2.HorizontalPodAutoscaler) bool {
 		return h.Status.CurrentReplicas == maxR
 	})
 	checkExporterHPA(t, "heavy", c, namespace, hpaName, exporterURL, sw)
-	stacktest.Eventually(t, 60*time.Second, time.Second, func() string {
+	stacktest.Eventually(t, 120*time.Second, time.Second, func() string {
 		if a := alerts(t, promURL, "LoadlensHPAAtMaxReplicas"); len(a) == 0 || !strings.Contains(a[0], "firing") {
 			return fmt.Sprintf("LoadlensHPAAtMaxReplicas not firing at max replicas (%v)", a)
 		}
