@@ -159,7 +159,9 @@ func testRunAndReport(t *testing.T, dir string, st stack.Status) {
 	t.Setenv("LOADLENS_REPORTS", reports)
 	code, out, errs := run(t, "--dir", dir, "run", "smoke", "--quiet", "--testid", "cli-smoke",
 		"--env", "DURATION=4s", "--env", "VUS=2", "--env", "SLEEP=0.01")
-	if code != 0 {
+	// 99: k6 thresholds crossed (a loaded machine); the counts below
+	// still hold.
+	if code != 0 && code != 99 {
 		t.Fatalf("run smoke: exit %d\n%s%s", code, out, errs)
 	}
 	delta := served() - before

@@ -97,25 +97,26 @@ func (a *app) runningStack(ctx context.Context, need ...string) (stack.Status, e
 }
 
 func (a *app) runRun(ctx context.Context) int {
-	res, err := a.k6Run(ctx, a.run, nil)
+	res, err := a.k6Run(ctx, a.run)
 	if err != nil {
 		return a.errorf("%v", err)
 	}
-	if a.run.noReport {
-		return exitOK
-	}
-	if code := a.writeReport(ctx, res.TestID, a.run.baseline); code != exitOK {
-		return code
+	if !a.run.noReport {
+		if code := a.writeReport(ctx, res.TestID, a.run.baseline); code != exitOK {
+			return code
+		}
 	}
 	if res.ExitCode != 0 {
-		fmt.Fprintf(a.stdout, "k6 exited %d (thresholds crossed): the report above says where.\n", res.ExitCode)
+		// Like k6 itself: a run whose thresholds failed exits non-zero
+		// (99), so a pipeline can gate on it.
+		fmt.Fprintf(a.stdout, "k6 exited %d: thresholds crossed (the report says where).\n", res.ExitCode)
+		return res.ExitCode
 	}
 	return exitOK
 }
 
-// k6Run runs one scenario against the running stack. env adds to the
-// flags' overrides.
-func (a *app) k6Run(ctx context.Context, f runFlags, env map[string]string) (loadtest.Result, error) {
+// k6Run runs one scenario against the running stack.
+func (a *app) k6Run(ctx context.Context, f runFlags) (loadtest.Result, error) {
 	st, err := a.runningStack(ctx, stack.PartDemo, stack.PartPrometheus)
 	if err != nil {
 		return loadtest.Result{}, err
@@ -125,9 +126,6 @@ func (a *app) k6Run(ctx context.Context, f runFlags, env map[string]string) (loa
 	overrides := map[string]string{}
 	if demo.Users > 0 {
 		overrides["USERS"], overrides["POSTS"] = strconv.Itoa(demo.Users), strconv.Itoa(demo.Posts)
-	}
-	for k, v := range env {
-		overrides[k] = v
 	}
 	for k, v := range f.env {
 		overrides[k] = v
@@ -252,7 +250,7 @@ func (a *app) runCompare(ctx context.Context) int {
 			return a.errorf("%v", err)
 		}
 		res, err := a.k6Run(ctx, runFlags{scenario: a.compare.scenario, testID: fmt.Sprintf("%s-%s-%s", a.compare.scenario, mode, stamp),
-			environment: "local", quiet: true, env: a.compare.env}, nil)
+			environment: "local", quiet: true, env: a.compare.env})
 		if err != nil {
 			unlock()
 			return a.errorf("%s run: %v", mode, err)
