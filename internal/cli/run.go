@@ -64,13 +64,11 @@ func reportsDir() string {
 	return "reports"
 }
 
-// k6Binary prefers the repository's pinned k6 over one on PATH.
+// k6Binary prefers the repository's pinned k6 over one on PATH; when there
+// is none, loadtest.Run reports it with the setup command.
 func k6Binary() string {
-	if root, err := stack.RepoRoot("."); err == nil {
-		p := filepath.Join(stack.ToolsDir(root), "k6")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
+	if p, err := stack.FindTool("k6"); err == nil {
+		return p
 	}
 	return "k6"
 }

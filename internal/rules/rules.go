@@ -144,15 +144,6 @@ func (s Set) Alerts() []rulefmt.Rule {
 	return out
 }
 
-// AlertNames returns the name of every alerting rule, in file order.
-func (s Set) AlertNames() []string {
-	var out []string
-	for _, a := range s.Alerts() {
-		out = append(out, a.Alert)
-	}
-	return out
-}
-
 // Recorded returns the names of every recording rule's output, sorted and
 // without duplicates (one name may be recorded with several label sets).
 func (s Set) Recorded() []string {
@@ -241,15 +232,6 @@ func (s Set) WriteDir(dir string) ([]string, error) {
 		paths = append(paths, p)
 	}
 	return paths, nil
-}
-
-// WriteRules writes the shipped rule files into dir and returns their paths.
-func WriteRules(dir string) ([]string, error) {
-	s, err := Shipped()
-	if err != nil {
-		return nil, err
-	}
-	return s.WriteDir(dir)
 }
 
 // WriteTestRules writes the test-only copy of the shipped rules (short `for`

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -131,5 +130,3 @@ func terminate(pid int, binary string, sig syscall.Signal, grace time.Duration, 
 	defer cancel2()
 	return waitExit(ctx2, pid, binary, done)
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

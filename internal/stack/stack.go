@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -181,7 +182,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		want = allParts
 	}
 	for _, w := range want {
-		if !contains(allParts, w) {
+		if !slices.Contains(allParts, w) {
 			return nil, fmt.Errorf("unknown part %q (known: %s)", w, strings.Join(allParts, ", "))
 		}
 	}
@@ -191,7 +192,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if err := os.Chmod(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	if contains(want, PartPostgres) {
+	if slices.Contains(want, PartPostgres) {
 		if err := checkTraversable(cfg.Dir); err != nil {
 			return nil, err
 		}
@@ -199,7 +200,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	s := &Stack{cfg: cfg, log: cfg.Logger}
 	byName := map[string]*part{}
 	for _, name := range allParts {
-		if !contains(want, name) {
+		if !slices.Contains(want, name) {
 			continue
 		}
 		var p *part
@@ -487,13 +488,4 @@ func logTail(path string) string {
 		lines = lines[len(lines)-3:]
 	}
 	return strings.Join(lines, " | ")
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

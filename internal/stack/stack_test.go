@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,7 +25,7 @@ func testConfig(t *testing.T, parts ...string) Config {
 	os.Chmod(dir, 0o755)
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	cfg := Config{Dir: dir, Parts: parts, PostgresNoFsync: true, RuleFiles: []string{}}
-	if len(parts) == 0 || contains(parts, PartDemo) || contains(parts, PartExporter) {
+	if len(parts) == 0 || slices.Contains(parts, PartDemo) || slices.Contains(parts, PartExporter) {
 		cfg.BinDir = testBinaries(t)
 	}
 	return cfg

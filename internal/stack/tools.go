@@ -99,3 +99,13 @@ func containsModule(gomod []byte) bool {
 
 // ToolsDir is the repo-local, git-ignored folder for built tools (k6).
 func ToolsDir(repoRoot string) string { return filepath.Join(repoRoot, ".tools", "bin") }
+
+// FindTool finds a tool setup installs into the repository's .tools/bin
+// (k6), then on PATH; the error names the setup command.
+func FindTool(name string) (string, error) {
+	var dirs []string
+	if root, err := RepoRoot("."); err == nil {
+		dirs = append(dirs, ToolsDir(root))
+	}
+	return lookPath(dirs, name)
+}

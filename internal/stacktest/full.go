@@ -3,8 +3,6 @@ package stacktest
 import (
 	"context"
 	"os"
-	osexec "os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -107,15 +105,9 @@ func FullStack(t testing.TB, opts FullOptions) *Full {
 // and fails the test naming the setup command when there is none.
 func K6(t testing.TB) string {
 	t.Helper()
-	if root, err := stack.RepoRoot("."); err == nil {
-		p := filepath.Join(stack.ToolsDir(root), "k6")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
+	p, err := stack.FindTool("k6")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if p, err := osexec.LookPath("k6"); err == nil {
-		return p
-	}
-	t.Fatalf("k6 not found in .tools/bin nor on PATH: run %q", stack.SetupCommand)
-	return ""
+	return p
 }

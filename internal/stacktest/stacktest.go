@@ -199,9 +199,6 @@ func (p *PrivatePostgres) Stop() { p.t.Helper(); stopPart(p.t, p.stack, stack.Pa
 // Start restarts a stopped server and waits until it is ready.
 func (p *PrivatePostgres) Start() { p.t.Helper(); startPart(p.t, p.stack, stack.PartPostgres) }
 
-// PID is the postmaster's process id.
-func (p *PrivatePostgres) PID() int { st, _ := p.stack.Part(stack.PartPostgres); return st.PID }
-
 func newPostgres(t testing.TB, s *stack.Stack, db string) *Postgres {
 	t.Helper()
 	st, _ := s.Part(stack.PartPostgres)
