@@ -164,7 +164,9 @@ info() { printf 'info\t%s\t%s\n' "$1" "$2" >>"$RESULTS"; }
 
 # ---------------------------------------------------------------- build, stack
 log "building into $WORK/bin"
-go build -o "$WORK/bin/" ./cmd/loadlens-demo ./cmd/loadlens-exporter ./bench/benchtool ./bench/hello ./bench/instrsrv
+# Built like the release images (Dockerfile): static, trimmed, stripped. The
+# exporter's RSS is measured, and a dynamically linked build maps libc too.
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$WORK/bin/" ./cmd/loadlens-demo ./cmd/loadlens-exporter ./bench/benchtool ./bench/hello ./bench/instrsrv
 B=$WORK/bin
 
 if [ "$WHAT" != exporter ]; then

@@ -20,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
-	kubefake "k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/loadlens/loadlens/internal/contract"
@@ -36,39 +35,74 @@ type fakeDiscovery struct {
 
 func (f *fakeDiscovery) install() { f.mu.Lock(); f.installed = true; f.mu.Unlock() }
 
-func (f *fakeDiscovery) ServerResourcesForGroupVersionWithContext(_ context.Context, gv string) (*metav1.APIResourceList, error) {
+func (f *fakeDiscovery) probeVPA(context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
-	if !f.installed || gv != vpaGVR.GroupVersion().String() {
-		return nil, apierrors.NewNotFound(schema.GroupResource{Group: vpaGVR.Group}, gv)
+	if !f.installed {
+		return apierrors.NewNotFound(vpaGVR.GroupResource(), "")
 	}
-	return &metav1.APIResourceList{GroupVersion: gv, APIResources: []metav1.APIResource{
-		{Name: "verticalpodautoscalers", Kind: "VerticalPodAutoscaler", Namespaced: true},
-	}}, nil
+	return nil
 }
 
 func (f *fakeDiscovery) callCount() int { f.mu.Lock(); defer f.mu.Unlock(); return f.calls }
 
 type kubeFixture struct {
-	kube *kubefake.Clientset
 	dyn  *dynamicfake.FakeDynamicClient
 	disc *fakeDiscovery
 	k    *KubernetesCollector
 }
 
+// newFakeDynamic serves HPAs and VPAs as the API server does: as
+// unstructured objects.
+func newFakeDynamic(t *testing.T, objs ...runtime.Object) *dynamicfake.FakeDynamicClient {
+	t.Helper()
+	dynObjs := make([]runtime.Object, len(objs))
+	for i, o := range objs {
+		if h, ok := o.(*autoscalingv2.HorizontalPodAutoscaler); ok {
+			o = hpaToUnstructured(t, h)
+		}
+		dynObjs[i] = o
+	}
+	return dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+		vpaGVR: "VerticalPodAutoscalerList",
+		hpaGVR: "HorizontalPodAutoscalerList",
+	}, dynObjs...)
+}
+
+func hpaToUnstructured(t *testing.T, h *autoscalingv2.HorizontalPodAutoscaler) *unstructured.Unstructured {
+	t.Helper()
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetAPIVersion(hpaGVR.GroupVersion().String())
+	u.SetKind("HorizontalPodAutoscaler")
+	return u
+}
+
+// resourceActions counts the fake API requests made for one resource.
+func resourceActions(dyn *dynamicfake.FakeDynamicClient, resource string) int {
+	n := 0
+	for _, a := range dyn.Actions() {
+		if a.GetResource().Resource == resource {
+			n++
+		}
+	}
+	return n
+}
+
 func newKubeFixture(t *testing.T, cfg KubernetesConfig, vpaInstalled bool, vpaInterval time.Duration, objs []runtime.Object, vpas ...*unstructured.Unstructured) *kubeFixture {
 	t.Helper()
-	f := &kubeFixture{kube: kubefake.NewClientset(objs...), disc: &fakeDiscovery{installed: vpaInstalled}}
-	dynObjs := make([]runtime.Object, len(vpas))
-	for i, v := range vpas {
-		dynObjs[i] = v
+	f := &kubeFixture{disc: &fakeDiscovery{installed: vpaInstalled}}
+	for _, v := range vpas {
+		objs = append(objs, v)
 	}
-	f.dyn = dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
-		map[schema.GroupVersionResource]string{vpaGVR: "VerticalPodAutoscalerList"}, dynObjs...)
+	f.dyn = newFakeDynamic(t, objs...)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	k, err := newKubernetesCollector(ctx, cfg, kubeClients{kube: f.kube, dynamic: f.dyn, discovery: f.disc}, vpaInterval, slog.New(slog.DiscardHandler))
+	k, err := newKubernetesCollector(ctx, cfg, kubeClients{dynamic: f.dyn, discovery: f.disc}, vpaInterval, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,14 +186,14 @@ func TestKubernetesCollectorHPAFromInformerCache(t *testing.T) {
 		"loadlens_kubernetes_up", "loadlens_hpa_info", "loadlens_hpa_desired_replicas", "loadlens_hpa_scale_events_total", "loadlens_vpa_info")
 
 	// A scrape reads the cache only: no request reaches the API server.
-	before := len(f.kube.Actions())
+	before := len(f.dyn.Actions())
 	for range 3 {
 		if _, err := scrapeCollector(t, f.k); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if after := len(f.kube.Actions()); after != before {
-		t.Errorf("scrapes made %d API requests: %v", after-before, f.kube.Actions()[before:])
+	if after := len(f.dyn.Actions()); after != before {
+		t.Errorf("scrapes made %d API requests: %v", after-before, f.dyn.Actions()[before:])
 	}
 
 	got, _ := scrapeCollector(t, f.k)
@@ -178,17 +212,21 @@ func TestKubernetesCollectorCountsScaleEvents(t *testing.T) {
 	}
 	waitCompare(t, f.k, events("0", "0"), "loadlens_hpa_scale_events_total")
 
-	hpas := f.kube.AutoscalingV2().HorizontalPodAutoscalers("shop")
+	hpas := f.dyn.Resource(hpaGVR).Namespace("shop")
 	setStatus := func(current, desired int32) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		h, err := hpas.Get(ctx, "api", metav1.GetOptions{})
+		u, err := hpas.Get(ctx, "api", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
+		h := &autoscalingv2.HorizontalPodAutoscaler{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, h); err != nil {
+			t.Fatal(err)
+		}
 		h.Status.CurrentReplicas, h.Status.DesiredReplicas = current, desired
-		if _, err := hpas.UpdateStatus(ctx, h, metav1.UpdateOptions{}); err != nil {
+		if _, err := hpas.UpdateStatus(ctx, hpaToUnstructured(t, h), metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		// Wait for the informer to see this version before the next change,
@@ -248,7 +286,7 @@ func TestKubernetesCollectorVPA(t *testing.T) {
 		t.Fatal(err)
 	}
 	if after := len(f.dyn.Actions()); after != before {
-		t.Errorf("a scrape made %d dynamic API requests", after-before)
+		t.Errorf("a scrape made %d API requests", after-before)
 	}
 	got, _ := scrapeCollector(t, f.k)
 	checkContractFamilies(t, got, []string{"kubernetes", "vpa"}, "loadlens_vpa_")
@@ -258,10 +296,10 @@ func TestKubernetesCollectorVPACRDAbsentThenInstalled(t *testing.T) {
 	vpa := vpaFromYAML(t, demoVPA)
 	f := newKubeFixture(t, KubernetesConfig{}, false, 50*time.Millisecond, nil, vpa)
 
-	// Absent: up 1 (HPAs synced), no VPA series, no dynamic requests.
+	// Absent: up 1 (HPAs synced), no VPA series, no VPA requests.
 	waitCompare(t, f.k, expo(t, "loadlens_kubernetes_up", " 1"), "loadlens_kubernetes_up", "loadlens_vpa_info")
-	if n := len(f.dyn.Actions()); n != 0 {
-		t.Errorf("%d dynamic API requests while the CRD is absent", n)
+	if n := resourceActions(f.dyn, vpaGVR.Resource); n != 0 {
+		t.Errorf("%d VPA API requests while the CRD is absent", n)
 	}
 	// Discovery keeps retrying in the background, not from scrapes.
 	waitUntil(t, 5*time.Second, func() string {
@@ -281,16 +319,15 @@ func TestKubernetesCollectorVPACRDAbsentThenInstalled(t *testing.T) {
 }
 
 func TestKubernetesCollectorNotSyncedReportsDown(t *testing.T) {
-	kube := kubefake.NewClientset()
+	dyn := newFakeDynamic(t)
 	block := make(chan struct{})
-	kube.PrependReactor("list", "horizontalpodautoscalers", func(clienttesting.Action) (bool, runtime.Object, error) {
+	dyn.PrependReactor("list", "horizontalpodautoscalers", func(clienttesting.Action) (bool, runtime.Object, error) {
 		<-block // the API server does not answer the initial list
 		return false, nil, nil
 	})
-	dyn := dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	k, err := newKubernetesCollector(ctx, KubernetesConfig{}, kubeClients{kube: kube, dynamic: dyn, discovery: &fakeDiscovery{}}, time.Hour, nil)
+	k, err := newKubernetesCollector(ctx, KubernetesConfig{}, kubeClients{dynamic: dyn, discovery: &fakeDiscovery{}}, time.Hour, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +348,7 @@ func TestKubernetesCollectorNotSyncedReportsDown(t *testing.T) {
 func TestKubernetesConfigErrors(t *testing.T) {
 	ctx := context.Background()
 	if _, err := newKubernetesCollector(ctx, KubernetesConfig{LabelSelector: "app in (("}, kubeClients{
-		kube: kubefake.NewClientset(), dynamic: dynamicfake.NewSimpleDynamicClient(runtime.NewScheme()), discovery: &fakeDiscovery{},
+		dynamic: newFakeDynamic(t), discovery: &fakeDiscovery{},
 	}, time.Hour, nil); err == nil || !strings.Contains(err.Error(), "label selector") {
 		t.Errorf("bad selector: %v", err)
 	}
