@@ -33,6 +33,12 @@ const (
 	rpsMetric = "http_requests_per_second"
 )
 
+// shortening is how this test's copies of the alert rules and of the
+// adapter rule shorten durations: its Prometheus scrapes and evaluates every
+// second, so production's 1m windows become 5s and the alerts' `for` a
+// sixtieth (LoadlensHPAAtMaxReplicas: 5m -> 5s).
+var shortening = rules.Shortening{Divisor: 60, MinRange: 5 * time.Second, MinFor: time.Second}
+
 var vpaGVR = schema.GroupVersionResource{Group: "autoscaling.k8s.io", Version: "v1", Resource: "verticalpodautoscalers"}
 
 // scenario is one way the repo's manifests autoscale the demo.
@@ -76,6 +82,8 @@ func runAutoscaling(t *testing.T, sc scenario) {
 		binary(t, toolKEDAOperator)
 		binary(t, toolKEDAAdapter)
 	}
+	// The demo and exporter build while the control plane starts.
+	stacktest.BuildBinariesInBackground()
 	c := Start(t, Options{HPASyncPeriod: 1 * time.Second})
 	dir := c.Dir
 	ctx, cancel := context.WithCancel(context.Background())
@@ -85,6 +93,10 @@ func runAutoscaling(t *testing.T, sc scenario) {
 	// The VPA API exists before the exporter starts (the exporter looks for
 	// it once a minute when it is absent).
 	c.InstallVPACRDs(t)
+	kedaReady := func() {}
+	if sc.keda {
+		kedaReady = StartKEDA(t, c)
+	}
 	// The workload's stand-ins, the exporter, Prometheus and the adapter.
 	stacktest.Binaries(t)
 	c.mark(t, "loadlens binaries built")
@@ -107,23 +119,21 @@ func runAutoscaling(t *testing.T, sc scenario) {
 	waitFor(t, "loadlens-exporter", 20*time.Second, ep, func() error { return httpOK(http.DefaultClient, exporterURL) })
 	ruleDir := filepath.Join(dir, "rules")
 	os.MkdirAll(ruleDir, 0o755)
-	ruleFiles, err := rules.WriteTestRules(ruleDir)
+	ruleFiles, err := rules.WriteTestRules(ruleDir, shortening)
 	if err != nil {
 		t.Fatal(err)
 	}
 	promURL := startPrometheus(t, dir, fleet, exporterAddr, ruleFiles)
 	c.mark(t, "prometheus ready")
 	// The shipped prometheus-adapter rule, its 1m window shortened like
-	// the test copy of the alert rules (20s) so the run fits a test.
+	// this test's copy of the alert rules (5s) so the run fits a test.
 	rule, err := LoadAdapterRule(t, rpsMetric).Shortened()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("adapter query: %s", rule.MetricsQuery)
 	StartMetricsAPI(t, c, promURL, rule)
-	if sc.keda {
-		StartKEDA(t, c)
-	}
+	kedaReady()
 
 	var bg sync.WaitGroup
 	t.Cleanup(func() { cancel(); bg.Wait() })

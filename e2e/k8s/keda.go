@@ -25,9 +25,11 @@ const KEDANamespace = "keda"
 // StartKEDA runs KEDA out of cluster: its CRDs (from the pinned KEDA
 // module), the operator (controllers and the gRPC metrics service) and the
 // metrics server (the external.metrics.k8s.io adapter), with certificates
-// from the cluster's CA instead of KEDA's own rotation. It returns once
-// v1beta1.external.metrics.k8s.io is Available.
-func StartKEDA(t testing.TB, c *Cluster) {
+// from the cluster's CA instead of KEDA's own rotation. It returns once both
+// processes are started; the returned function waits until they are ready
+// and v1beta1.external.metrics.k8s.io is Available, so a test can start its
+// other servers meanwhile.
+func StartKEDA(t testing.TB, c *Cluster) (waitReady func()) {
 	t.Helper()
 	opBin, adBin := binary(t, toolKEDAOperator), binary(t, toolKEDAAdapter)
 
@@ -83,10 +85,6 @@ func StartKEDA(t testing.TB, c *Cluster) {
 		"--enable-apiservice-patching=false",
 		"--leader-elect=false",
 		"--zap-log-level=info")
-	waitFor(t, "keda-operator", 60*time.Second, op, func() error {
-		return httpOK(http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort))
-	})
-	c.mark(t, "keda-operator ready")
 
 	port := freePort(t)
 	ad := StartProcess(t, c.Dir, "keda-adapter", 10*time.Second, env, adBin,
@@ -99,10 +97,17 @@ func StartKEDA(t testing.TB, c *Cluster) {
 		// Its own /metrics listener binds all interfaces (":PORT"); a free
 		// port keeps it from clashing.
 		fmt.Sprintf("--port=%d", freePort(t)))
-	insecure := insecureClient()
-	waitFor(t, "keda-adapter", 60*time.Second, ad, func() error {
-		return httpOK(insecure, fmt.Sprintf("https://127.0.0.1:%d/healthz", port))
-	})
-	c.RegisterAPIService(t, "keda-metrics-apiserver", port, "external.metrics.k8s.io/v1beta1")
-	c.mark(t, "KEDA metrics server Available")
+	return func() {
+		t.Helper()
+		waitFor(t, "keda-operator", 60*time.Second, op, func() error {
+			return httpOK(http.DefaultClient, fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort))
+		})
+		c.mark(t, "keda-operator ready")
+		insecure := insecureClient()
+		waitFor(t, "keda-adapter", 60*time.Second, ad, func() error {
+			return httpOK(insecure, fmt.Sprintf("https://127.0.0.1:%d/healthz", port))
+		})
+		c.RegisterAPIService(t, "keda-metrics-apiserver", port, "external.metrics.k8s.io/v1beta1")
+		c.mark(t, "KEDA metrics server Available")
+	}
 }

@@ -79,7 +79,7 @@ func (r AdapterRule) Series() string {
 
 // Shortened returns the rule with its query's range windows shortened the
 // way the live tests shorten the shipped alert and recording rules
-// (rules.ShortenedForTest: 1m becomes 20s), so a test sees the rate react
+// (the test's shortening: 1m becomes 5s), so a test sees the rate react
 // in seconds instead of a minute. Nothing else changes.
 func (r AdapterRule) Shortened() (AdapterRule, error) {
 	probe, err := r.Query("NS", []string{"POD"})
@@ -91,7 +91,7 @@ func (r AdapterRule) Shortened() (AdapterRule, error) {
 	if err != nil {
 		return r, err
 	}
-	short, err := rules.ShortenedForTest(rules.Set{Files: []rules.File{f}})
+	short, err := shortening.Apply(rules.Set{Files: []rules.File{f}})
 	if err != nil {
 		return r, err
 	}

@@ -46,7 +46,7 @@ const (
 // and `for`) and drives traffic at it until the test ends.
 func start(t *testing.T, mode string) (*stacktest.Full, *stacktest.TrafficStats) {
 	t.Helper()
-	ruleFiles, err := rules.WriteTestRules(t.TempDir())
+	ruleFiles, err := rules.WriteTestRules(t.TempDir(), rules.TestShortening)
 	if err != nil {
 		t.Fatal(err)
 	}

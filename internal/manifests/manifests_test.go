@@ -465,7 +465,7 @@ func TestHPA(t *testing.T) {
 			}
 			wantDown := int32(300)
 			if dir == "k8s/overlays/test" {
-				wantDown = 15
+				wantDown = 3
 			}
 			if b.ScaleDown.StabilizationWindowSeconds == nil || *b.ScaleDown.StabilizationWindowSeconds != wantDown {
 				t.Errorf("scaleDown stabilization %v, want %d", b.ScaleDown.StabilizationWindowSeconds, wantDown)

@@ -234,15 +234,15 @@ func (s Set) WriteDir(dir string) ([]string, error) {
 	return paths, nil
 }
 
-// WriteTestRules writes the test-only copy of the shipped rules (short `for`
-// and windows, see ShortenedForTest) into dir and returns their paths, for a
-// live test's Prometheus rule_files.
-func WriteTestRules(dir string) ([]string, error) {
+// WriteTestRules writes a test-only copy of the shipped rules (short `for`
+// and windows, see Shortening) into dir and returns their paths, for a live
+// test's Prometheus rule_files.
+func WriteTestRules(dir string, sh Shortening) ([]string, error) {
 	s, err := Shipped()
 	if err != nil {
 		return nil, err
 	}
-	short, err := ShortenedForTest(s)
+	short, err := sh.Apply(s)
 	if err != nil {
 		return nil, err
 	}

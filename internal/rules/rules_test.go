@@ -166,9 +166,42 @@ func TestShortDuration(t *testing.T) {
 	}
 }
 
+// TestShorteningOfFastScrapes checks a copy for a Prometheus that scrapes
+// and evaluates every second (the Kubernetes e2e's).
+func TestShorteningOfFastScrapes(t *testing.T) {
+	sh := Shortening{Divisor: 60, MinRange: 5 * time.Second, MinFor: time.Second}
+	for _, c := range []struct{ in, floor, want time.Duration }{
+		{time.Minute, sh.MinRange, 5 * time.Second},
+		{10 * time.Minute, sh.MinRange, 10 * time.Second},
+		{5 * time.Minute, sh.MinFor, 5 * time.Second},
+		{time.Minute, sh.MinFor, time.Second},
+		{3 * time.Second, sh.MinRange, 3 * time.Second}, // never longer than the original
+	} {
+		if got := sh.duration(c.in, c.floor); got != c.want {
+			t.Errorf("duration(%s, %s) = %s, want %s", c.in, c.floor, got, c.want)
+		}
+	}
+	s, err := Shipped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, err := sh.Apply(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := DiffIgnoringDurations(s, short); err != nil {
+		t.Error(err)
+	}
+	for _, r := range short.Alerts() {
+		if r.Alert == "LoadlensHPAAtMaxReplicas" && time.Duration(r.For) != 5*time.Second {
+			t.Errorf("LoadlensHPAAtMaxReplicas for %s, want 5s", r.For)
+		}
+	}
+}
+
 func TestShortenExprKeepsText(t *testing.T) {
 	in := "sum by (le) (rate(x_bucket{le=\"0.3\"}[1h]))\n/\nsum(rate(x_count[ 5m ]))"
-	got, err := shortenExpr(in)
+	got, err := TestShortening.shortenExpr(in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,8 +210,8 @@ func TestShortenExprKeepsText(t *testing.T) {
 		t.Fatalf("shortenExpr:\n got %q\nwant %q", got, want)
 	}
 	for _, bad := range []string{`max_over_time(rate(x[1m])[5m:1m])`, `rate(x[5m] offset 1h)`} {
-		if _, err := shortenExpr(bad); err == nil {
-			t.Errorf("shortenExpr(%s) accepted an expression it cannot shorten faithfully", bad)
+		if _, err := TestShortening.shortenExpr(bad); err == nil {
+			t.Errorf("TestShortening.shortenExpr(%s) accepted an expression it cannot shorten faithfully", bad)
 		}
 	}
 }
@@ -251,7 +284,7 @@ func TestDiffIgnoringDurationsCatchesLogicChanges(t *testing.T) {
 
 func TestWriteTestRules(t *testing.T) {
 	dir := t.TempDir()
-	paths, err := WriteTestRules(dir)
+	paths, err := WriteTestRules(dir, TestShortening)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,12 +23,30 @@ const (
 	MinTestFor     = 5 * time.Second
 )
 
-// ShortDuration returns d shortened for the test copy.
+// Shortening is how a test copy of the rules shortens durations: each is
+// divided by Divisor, never going below MinRange (windows) or MinFor (`for`)
+// and never above the original. The floors follow the test Prometheus's
+// scrape and evaluation intervals: a window needs a few scrapes, a `for`
+// at least one evaluation.
+type Shortening struct {
+	Divisor  time.Duration
+	MinRange time.Duration
+	MinFor   time.Duration
+}
+
+// TestShortening is the copy for live tests that scrape every 5 s.
+var TestShortening = Shortening{Divisor: ShortenDivisor, MinRange: MinTestRange, MinFor: MinTestFor}
+
+// ShortDuration returns d shortened for the test copy (TestShortening).
 func ShortDuration(d, floor time.Duration) time.Duration {
+	return TestShortening.duration(d, floor)
+}
+
+func (sh Shortening) duration(d, floor time.Duration) time.Duration {
 	if d <= 0 {
 		return d
 	}
-	s := (d / ShortenDivisor).Round(time.Second)
+	s := (d / sh.Divisor).Round(time.Second)
 	if s < floor {
 		s = floor
 	}
@@ -39,10 +57,14 @@ func ShortDuration(d, floor time.Duration) time.Duration {
 }
 
 // ShortenedForTest returns a copy of s for live tests: every alert's `for`
-// and every range selector's window is shortened (ShortDuration); nothing
+// and every range selector's window is shortened (TestShortening); nothing
 // else changes. Record and alert names stay the same, so the copy replaces
 // the shipped rules one for one. The shipped rules keep production windows.
-func ShortenedForTest(s Set) (Set, error) {
+func ShortenedForTest(s Set) (Set, error) { return TestShortening.Apply(s) }
+
+// Apply returns a copy of s with every alert's `for` and every range
+// selector's window shortened; nothing else changes.
+func (sh Shortening) Apply(s Set) (Set, error) {
 	out := s.clone()
 	for i := range out.Files {
 		f := &out.Files[i]
@@ -50,13 +72,13 @@ func ShortenedForTest(s Set) (Set, error) {
 			g := &f.Groups[j]
 			for k := range g.Rules {
 				r := &g.Rules[k]
-				expr, err := shortenExpr(r.Expr)
+				expr, err := sh.shortenExpr(r.Expr)
 				if err != nil {
 					return Set{}, fmt.Errorf("%s: %s: %w", f.Name, ruleName(*r), err)
 				}
 				r.Expr = expr
-				r.For = model.Duration(ShortDuration(time.Duration(r.For), MinTestFor))
-				r.KeepFiringFor = model.Duration(ShortDuration(time.Duration(r.KeepFiringFor), MinTestFor))
+				r.For = model.Duration(sh.duration(time.Duration(r.For), sh.MinFor))
+				r.KeepFiringFor = model.Duration(sh.duration(time.Duration(r.KeepFiringFor), sh.MinFor))
 			}
 		}
 	}
@@ -72,7 +94,7 @@ func ruleName(r rulefmt.Rule) string {
 
 // shortenExpr rewrites the text of every range selector's window in expr,
 // keeping the rest of the text (formatting included) byte for byte.
-func shortenExpr(expr string) (string, error) {
+func (sh Shortening) shortenExpr(expr string) (string, error) {
 	ast, err := newParser().ParseExpr(expr)
 	if err != nil {
 		return "", fmt.Errorf("parse expression: %w", err)
@@ -102,7 +124,7 @@ func shortenExpr(expr string) (string, error) {
 				walkErr = errors.Join(walkErr, fmt.Errorf("cannot locate the range of %s", n))
 				return nil
 			}
-			d := ShortDuration(n.Range, MinTestRange)
+			d := sh.duration(n.Range, sh.MinRange)
 			edits = append(edits, edit{open: open, close: end - 1, text: model.Duration(d).String()})
 		case *parser.VectorSelector:
 			if n.OriginalOffset != 0 || n.OriginalOffsetExpr != nil || n.Timestamp != nil || n.StartOrEnd != 0 {

@@ -27,23 +27,30 @@ func Binaries(t testing.TB) string {
 	if !inMain {
 		t.Fatal("stacktest: Binaries needs TestMain: func TestMain(m *testing.M) { os.Exit(stacktest.Main(m)) }")
 	}
-	binaries.once.Do(func() {
-		root, err := stack.RepoRoot(".")
-		if err != nil {
-			binaries.err = err
-			return
-		}
-		if binaries.dir, binaries.err = os.MkdirTemp("", "loadlens-bin-"); binaries.err != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		binaries.err = stack.BuildBinaries(ctx, root, binaries.dir)
-	})
+	binaries.once.Do(buildBinaries)
 	if binaries.err != nil {
 		t.Fatal(binaries.err)
 	}
 	return binaries.dir
+}
+
+// BuildBinariesInBackground starts the build of Binaries without waiting
+// for it, so a test can start other servers meanwhile; Binaries then waits
+// for the build and reports its error.
+func BuildBinariesInBackground() { go binaries.once.Do(buildBinaries) }
+
+func buildBinaries() {
+	root, err := stack.RepoRoot(".")
+	if err != nil {
+		binaries.err = err
+		return
+	}
+	if binaries.dir, binaries.err = os.MkdirTemp("", "loadlens-bin-"); binaries.err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	binaries.err = stack.BuildBinaries(ctx, root, binaries.dir)
 }
 
 // FullOptions configure a private full stack.

@@ -58,6 +58,7 @@ func Main(m *testing.M) int {
 	for _, d := range pkg.dirs {
 		os.RemoveAll(d)
 	}
+	binaries.once.Do(func() {}) // waits for a build still running in the background
 	if binaries.dir != "" {
 		os.RemoveAll(binaries.dir)
 	}
