@@ -43,8 +43,10 @@ down: build ## stop the native stack
 status: build ## show the native stack's health
 	@$(LOADLENS) status
 
-test: setup setup-k8s vet fmt-check tidy-check ## run every test: unit, integration with real servers, end to end (native stack and a real Kubernetes control plane)
-	$(GO) test -count=1 -timeout 20m ./...
+# The tests that run loadlens-demo and loadlens-exporter take them from bin/
+# (built just before) instead of linking them again in every test package.
+test: setup setup-k8s vet fmt-check tidy-check build ## run every test: unit, integration with real servers, end to end (native stack and a real Kubernetes control plane)
+	LOADLENS_TEST_BINARIES=$(BIN) $(GO) test -count=1 -timeout 20m ./...
 
 bench: ## benchmarks as ratios measured in one run (3-4 min; bench/README.md)
 	@bench/run.sh

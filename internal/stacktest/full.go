@@ -2,7 +2,9 @@ package stacktest
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -11,14 +13,20 @@ import (
 )
 
 var binaries struct {
-	once sync.Once
-	dir  string
-	err  error
+	once     sync.Once
+	dir      string
+	prebuilt bool // dir came from PrebuiltEnv: Main leaves it
+	err      error
 }
 
+// PrebuiltEnv names a directory holding loadlens-demo and loadlens-exporter
+// already built from this checkout: `make test` builds them once (make
+// build) and sets it, so the test packages do not each link them again.
+const PrebuiltEnv = "LOADLENS_TEST_BINARIES"
+
 // Binaries builds loadlens-demo and loadlens-exporter once per test binary
-// (the go build cache makes it quick) and returns their directory, which
-// Main removes at the end.
+// (the go build cache makes it quick), or takes them from PrebuiltEnv, and
+// returns their directory; Main removes a directory it built.
 func Binaries(t testing.TB) string {
 	t.Helper()
 	pkg.mu.Lock()
@@ -40,6 +48,16 @@ func Binaries(t testing.TB) string {
 func BuildBinariesInBackground() { go binaries.once.Do(buildBinaries) }
 
 func buildBinaries() {
+	if d := os.Getenv(PrebuiltEnv); d != "" {
+		for _, name := range []string{"loadlens-demo", "loadlens-exporter"} {
+			if st, err := os.Stat(filepath.Join(d, name)); err != nil || st.Mode()&0o111 == 0 {
+				binaries.err = fmt.Errorf("%s=%s: no executable %s there: run make build, or unset it to build in the test", PrebuiltEnv, d, name)
+				return
+			}
+		}
+		binaries.dir, binaries.prebuilt = d, true
+		return
+	}
 	root, err := stack.RepoRoot(".")
 	if err != nil {
 		binaries.err = err

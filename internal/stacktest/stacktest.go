@@ -59,7 +59,7 @@ func Main(m *testing.M) int {
 		os.RemoveAll(d)
 	}
 	binaries.once.Do(func() {}) // waits for a build still running in the background
-	if binaries.dir != "" {
+	if binaries.dir != "" && !binaries.prebuilt {
 		os.RemoveAll(binaries.dir)
 	}
 	return code

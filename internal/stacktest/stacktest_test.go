@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,5 +116,34 @@ func TestPrometheusServerWithAlertmanager(t *testing.T) {
 			t.Fatalf("Prometheus never discovered the Alertmanager at %s", p.AlertmanagerURL)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestPrebuiltBinaries checks the PrebuiltEnv path: a directory without
+// the binaries is an error naming the variable; one with them is used as
+// is and not removed.
+func TestPrebuiltBinaries(t *testing.T) {
+	saved := binaries.dir
+	savedPrebuilt, savedErr := binaries.prebuilt, binaries.err
+	t.Cleanup(func() { binaries.dir, binaries.prebuilt, binaries.err = saved, savedPrebuilt, savedErr })
+
+	empty := t.TempDir()
+	t.Setenv(PrebuiltEnv, empty)
+	buildBinaries()
+	if binaries.err == nil || !strings.Contains(binaries.err.Error(), PrebuiltEnv) {
+		t.Errorf("empty %s: err %v, want one naming the variable", PrebuiltEnv, binaries.err)
+	}
+
+	full := t.TempDir()
+	for _, name := range []string{"loadlens-demo", "loadlens-exporter"} {
+		if err := os.WriteFile(filepath.Join(full, name), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv(PrebuiltEnv, full)
+	binaries.err = nil
+	buildBinaries()
+	if binaries.err != nil || binaries.dir != full || !binaries.prebuilt {
+		t.Errorf("prebuilt dir: dir %q prebuilt %v err %v, want %q", binaries.dir, binaries.prebuilt, binaries.err, full)
 	}
 }
