@@ -3,46 +3,67 @@ package instrument
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 )
 
 // Cache counts lookups of one logical application cache in
-// app.cache.requests{cache.name, cache.result=hit|miss}.
+// app.cache.requests{cache.name, cache.result=hit|miss}. The counts are
+// atomic counters read at collection: a lookup costs one atomic add.
 type Cache struct {
-	counter metric.Int64Counter
-	hit     []metric.AddOption
-	miss    []metric.AddOption
+	hits, misses      atomic.Int64
+	hitOpts, missOpts metric.ObserveOption
 }
 
 // Hit records a cache hit.
-func (c *Cache) Hit(ctx context.Context) { c.counter.Add(ctx, 1, c.hit...) }
+func (c *Cache) Hit(context.Context) { c.hits.Add(1) }
 
 // Miss records a cache miss.
-func (c *Cache) Miss(ctx context.Context) { c.counter.Add(ctx, 1, c.miss...) }
+func (c *Cache) Miss(context.Context) { c.misses.Add(1) }
+
+// observe reports the counts; a result has a series from its first lookup
+// on, as with a synchronous counter.
+func (c *Cache) observe(o metric.Observer, counter metric.Int64ObservableCounter) {
+	if n := c.hits.Load(); n > 0 {
+		o.ObserveInt64(counter, n, c.hitOpts)
+	}
+	if n := c.misses.Load(); n > 0 {
+		o.ObserveInt64(counter, n, c.missOpts)
+	}
+}
 
 // cacheSet bounds cache names: the first MaxCaches distinct names get their
 // own cache_name value, later ones share "other".
 type cacheSet struct {
 	mu     sync.Mutex
 	byName map[string]*Cache
+	all    []*Cache // byName's values and other, for the callback
 	other  *Cache
-	i      *Instrumentation
 }
 
-func (s *cacheSet) init(i *Instrumentation) {
-	s.i = i
+func (s *cacheSet) init() {
 	s.byName = map[string]*Cache{}
-	s.other = newCache(i, otherValue)
+	s.other = newCache(otherValue)
+	s.all = []*Cache{s.other}
 }
 
-func newCache(i *Instrumentation, name string) *Cache {
+func newCache(name string) *Cache {
 	n := attribute.String("cache.name", name)
 	return &Cache{
-		counter: i.cacheRequests,
-		hit:     []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(n, attribute.String("cache.result", "hit")))},
-		miss:    []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(n, attribute.String("cache.result", "miss")))},
+		hitOpts:  metric.WithAttributeSet(attribute.NewSet(n, attribute.String("cache.result", "hit"))),
+		missOpts: metric.WithAttributeSet(attribute.NewSet(n, attribute.String("cache.result", "miss"))),
+	}
+}
+
+// observe reports every cache's counts.
+func (s *cacheSet) observe(o metric.Observer, counter metric.Int64ObservableCounter) {
+	s.mu.Lock()
+	all := s.all
+	s.mu.Unlock()
+	for _, c := range all {
+		c.observe(o, counter)
 	}
 }
 
@@ -59,7 +80,8 @@ func (i *Instrumentation) Cache(name string) *Cache {
 	if len(s.byName) >= MaxCaches || name == "" {
 		return s.other
 	}
-	c := newCache(i, name)
+	c := newCache(name)
 	s.byName[name] = c
+	s.all = append(s.all[:len(s.all):len(s.all)], c)
 	return c
 }

@@ -66,10 +66,11 @@
 //
 // # Per-request accounting and slow queries
 //
-// Middleware puts a counter in the request's context. PgxTracer and the
-// Redis hook add one per database round trip made with that context (a
-// statement, a pgx batch, a COPY, a Redis command or pipeline); calls made
-// with another context (background jobs) are not counted. At the end of the
+// Middleware puts a counter in the request's context (or resets the
+// connection's, with ConnContext). PgxTracer and the Redis hook add one per
+// database round trip made with that context (a statement, a pgx batch, a
+// COPY, a Redis command or pipeline); calls made with another context
+// (background jobs) or with a cancelled one are not counted. At the end of the
 // request the count is recorded in app_db_queries_per_request by route.
 //
 // A database call lasting at least Config.SlowQueryThreshold is logged at
@@ -112,11 +113,16 @@
 // # Allocations
 //
 // Attribute sets are built once per route, method and status (and per
-// statement summary, Redis command, cache and pool) and reused, so recording
-// allocates nothing. The middleware's own cost is two small allocations per
-// request for the query counter: the context value and the request copy
-// that carries it (http.Request.WithContext). Config.DisableQueryAccounting
-// drops both, leaving the HTTP path without allocation when tracing is off.
+// statement summary, Redis command, cache and pool) and reused, and the
+// active-requests gauge and the cache counters are atomic counters read at
+// collection, so recording allocates nothing. The per-request query counter needs a place
+// in the request's context: set Instrumentation.ConnContext as the
+// http.Server's ConnContext and the middleware keeps it on the connection
+// (HTTP/1 serves one request of a connection at a time), so the steady-state
+// HTTP path allocates nothing. Without ConnContext, and for concurrent
+// HTTP/2 streams of one connection, the middleware allocates one object per
+// request (the counter with the request copy that carries it,
+// http.Request.WithContext). Config.DisableQueryAccounting drops the counter.
 // The pgx tracer allocates one context per statement and per acquire (start
 // time and summary); the Redis hook allocates nothing.
 package instrument

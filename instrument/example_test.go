@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/loadlens/loadlens/instrument"
@@ -66,6 +67,10 @@ func Example() {
 	})
 	mux.Handle("GET /metrics", inst.MetricsHandler())
 	handler := inst.Middleware(mux) // outermost, so the route is the matched pattern
+	// ConnContext keeps the per-request query counter on the connection:
+	// no allocation per request.
+	srv := &http.Server{Handler: handler, ConnContext: inst.ConnContext, ReadHeaderTimeout: 5 * time.Second}
+	_ = srv // srv.ListenAndServe() in a real service
 
 	rec := httptest.NewRecorder()
 	handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/users/42", nil))

@@ -182,25 +182,82 @@ func (c *routeCache) entry(pattern string) *routeEntry {
 	return e
 }
 
-// reqState is the per-request query counter. It is the context value the
-// pgx tracer and the Redis hook find; it never outlives its request's
-// context, so it is not pooled.
+// reqState is the per-request query counter. The pgx tracer and the Redis
+// hook find it through the context: either in a reqCtx the middleware puts
+// on the request, or in the connection's connCtx (see ConnContext).
 type reqState struct {
-	context.Context
 	queries atomic.Int64
-	req     *http.Request // the request passed to the wrapped handler; Pattern is read after matching
+	req     atomic.Pointer[http.Request] // the request passed to the wrapped handler; Pattern is read after matching
 }
 
 type ctxKey int
 
-const reqStateKey ctxKey = 0
+const (
+	reqStateKey ctxKey = iota
+	connCtxKey
+)
+
+// reqCtx is the context of a request whose connection has no free connCtx:
+// it and the request copy that carries it are one allocation. It is never
+// reused, so a goroutine that outlives its request keeps a valid context.
+type reqCtx struct {
+	context.Context
+	st  reqState
+	req http.Request
+}
 
 // Value implements context.Context.
-func (s *reqState) Value(key any) any {
+func (c *reqCtx) Value(key any) any {
 	if key == reqStateKey {
-		return s
+		return &c.st
 	}
-	return s.Context.Value(key)
+	return c.Context.Value(key)
+}
+
+// connCtx is the connection context ConnContext installs. net/http serves
+// the requests of an HTTP/1 connection one after the other, so one counter
+// per connection, reset by the middleware for each request, carries the
+// accounting without a per-request context or request copy. busy is taken
+// with a compare-and-swap: concurrent requests sharing it (HTTP/2 streams)
+// fall back to a reqCtx.
+type connCtx struct {
+	context.Context
+	busy atomic.Bool
+	st   reqState
+}
+
+// Value implements context.Context: the counter is visible only while a
+// request holds it.
+func (c *connCtx) Value(key any) any {
+	switch key {
+	case connCtxKey:
+		return c
+	case reqStateKey:
+		if c.busy.Load() {
+			return &c.st
+		}
+	}
+	return c.Context.Value(key)
+}
+
+// ConnContext is an http.Server ConnContext hook. With it, the middleware
+// keeps the per-request query counter on the connection instead of
+// allocating a context and a request copy per request, so the steady-state
+// HTTP/1 path allocates nothing:
+//
+//	srv.ConnContext = instr.ConnContext
+//
+// A server with a ConnContext of its own calls this one on its result.
+// A goroutine that outlives its request and keeps making database calls
+// with a context detached by context.WithoutCancel may then have them
+// counted to a later request of the same connection; without ConnContext
+// they are not counted at all. Calls made with a cancelled context are not
+// counted either way.
+func (i *Instrumentation) ConnContext(ctx context.Context, _ net.Conn) context.Context {
+	if !i.accounting {
+		return ctx
+	}
+	return &connCtx{Context: ctx}
 }
 
 func requestState(ctx context.Context) *reqState {
@@ -210,7 +267,7 @@ func requestState(ctx context.Context) *reqState {
 
 // countQuery adds one database call to the request of ctx, if any.
 func countQuery(ctx context.Context) {
-	if s := requestState(ctx); s != nil {
+	if s := requestState(ctx); s != nil && ctx.Err() == nil {
 		s.queries.Add(1)
 	}
 }
@@ -218,10 +275,14 @@ func countQuery(ctx context.Context) {
 // routeOf returns the http.route of the request of ctx, "" outside one.
 func routeOf(ctx context.Context) string {
 	s := requestState(ctx)
-	if s == nil || s.req == nil {
+	if s == nil {
 		return ""
 	}
-	return routeFromPattern(s.req.Pattern)
+	r := s.req.Load()
+	if r == nil {
+		return ""
+	}
+	return routeFromPattern(r.Pattern)
 }
 
 // responseWriter records the status code. It is pooled: net/http forbids
@@ -302,29 +363,40 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx, span = i.tracer.Start(ctx, methodNames[method], trace.WithSpanKind(trace.SpanKindServer))
 	}
 	var st *reqState
+	var conn *connCtx
 	if i.accounting {
-		st = &reqState{Context: ctx}
-		ctx = st
-	}
-	if ctx != r.Context() {
-		r = r.WithContext(ctx)
-		if st != nil {
-			st.req = r
+		if c, ok := ctx.Value(connCtxKey).(*connCtx); ok && c.busy.CompareAndSwap(false, true) {
+			conn, st = c, &c.st
+			st.queries.Store(0)
 		}
 	}
-	i.httpActive.Add(ctx, 1, i.methodAddOpts[method]...)
+	switch {
+	case i.accounting && conn == nil:
+		rc := &reqCtx{Context: ctx}
+		rc.req = *r.WithContext(rc) // WithContext is inlined: its copy stays on the stack
+		r, ctx, st = &rc.req, rc, &rc.st
+	case ctx != r.Context():
+		r = r.WithContext(ctx)
+	}
+	if st != nil {
+		st.req.Store(r)
+	}
+	i.active[method].Add(1)
+	if !i.activeSeen[method].Load() {
+		i.activeSeen[method].Store(true)
+	}
 
 	rw := m.writers.Get().(*responseWriter)
 	rw.ResponseWriter, rw.status, rw.wroteHeader = w, http.StatusOK, false
 	completed := false
-	defer m.finish(ctx, r, rw, st, span, method, start, &completed)
+	defer m.finish(ctx, r, rw, st, conn, span, method, start, &completed)
 	m.next.ServeHTTP(rw, r)
 	completed = true
 }
 
 // finish runs deferred so that a panicking handler still leaves the
 // active-requests gauge right; it is then recorded as a 500.
-func (m *middleware) finish(ctx context.Context, r *http.Request, rw *responseWriter, st *reqState,
+func (m *middleware) finish(ctx context.Context, r *http.Request, rw *responseWriter, st *reqState, conn *connCtx,
 	span trace.Span, method int, start time.Time, completed *bool) {
 	i := m.i
 	status := rw.status
@@ -333,9 +405,14 @@ func (m *middleware) finish(ctx context.Context, r *http.Request, rw *responseWr
 	}
 	e := i.routes.entry(r.Pattern)
 	i.httpDuration.Record(ctx, time.Since(start).Seconds(), e.durationOptions(method, status)...)
-	i.httpActive.Add(ctx, -1, i.methodAddOpts[method]...)
+	i.active[method].Add(-1)
 	if st != nil {
 		i.queriesPerReq.Record(ctx, st.queries.Load(), e.queriesOpts...)
+	}
+	if conn != nil {
+		// The connection may stay idle for long: do not keep the request.
+		st.req.Store(nil)
+		conn.busy.Store(false)
 	}
 	if span != nil {
 		span.SetName(methodNames[method] + " " + e.route)

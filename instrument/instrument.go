@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -85,9 +86,8 @@ type Config struct {
 	Gatherer prometheus.Gatherer
 	// DisableQueryAccounting skips the per-request query counter and so the
 	// app_db_queries_per_request histogram and the route in slow query logs.
-	// Without it the middleware allocates twice per request (the request
-	// copy that carries the context, and the counter); with it and tracing
-	// off the HTTP path allocates nothing.
+	// With accounting on, the middleware allocates one object per request
+	// unless the server sets ConnContext (see Instrumentation.ConnContext).
 	DisableQueryAccounting bool
 }
 
@@ -108,17 +108,19 @@ type Instrumentation struct {
 	propagator    propagation.TextMapPropagator
 
 	httpDuration   metric.Float64Histogram
-	httpActive     metric.Int64UpDownCounter
+	httpActive     metric.Int64ObservableUpDownCounter
+	active         [numMethods]atomic.Int64 // requests in progress by method
+	activeSeen     [numMethods]atomic.Bool  // methods that have a series
+	activeOpts     [numMethods]metric.ObserveOption
 	dbDuration     metric.Float64Histogram
 	waitTime       metric.Float64Histogram
 	queriesPerReq  metric.Int64Histogram
-	cacheRequests  metric.Int64Counter
+	cacheRequests  metric.Int64ObservableCounter
 	connCount      metric.Int64ObservableUpDownCounter
 	connMax        metric.Int64ObservableUpDownCounter
 	connPending    metric.Int64ObservableUpDownCounter
 	connTimeouts   metric.Int64ObservableCounter
 	callback       metric.Registration
-	methodAddOpts  [numMethods][]metric.AddOption
 	routes         routeCache
 	pgOps          *opCache
 	redisOps       *opCache
@@ -213,10 +215,10 @@ func New(cfg Config) (*Instrumentation, error) {
 	i.pgOps = newOpCache(i, "postgresql", i.summaryLimit)
 	i.redisOps = newOpCache(i, "redis", i.summaryLimit)
 	i.defaultPgState = i.newPgPoolState("postgres")
-	i.caches.init(i)
+	i.caches.init()
 	for m := range numMethods {
-		i.methodAddOpts[m] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
-			attribute.String("http.request.method", methodNames[m])))}
+		i.activeOpts[m] = metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("http.request.method", methodNames[m])))
 	}
 	i.routes.init(i)
 	return i, nil
@@ -235,7 +237,9 @@ func (i *Instrumentation) createInstruments() error {
 		metric.WithDescription("Duration of HTTP server requests."),
 		metric.WithExplicitBucketBoundaries(httpDurationBuckets...))
 	add(err)
-	i.httpActive, err = m.Int64UpDownCounter("http.server.active_requests", metric.WithUnit("{request}"),
+	// Observed at collection from atomic counters: an Add per request start
+	// and end through the SDK would cost more than the rest of the middleware.
+	i.httpActive, err = m.Int64ObservableUpDownCounter("http.server.active_requests", metric.WithUnit("{request}"),
 		metric.WithDescription("Number of active HTTP server requests."))
 	add(err)
 	i.dbDuration, err = m.Float64Histogram("db.client.operation.duration", metric.WithUnit("s"),
@@ -250,7 +254,7 @@ func (i *Instrumentation) createInstruments() error {
 		metric.WithDescription("Database calls (PostgreSQL and Redis round trips) issued per HTTP request."),
 		metric.WithExplicitBucketBoundaries(queriesBuckets...))
 	add(err)
-	i.cacheRequests, err = m.Int64Counter("app.cache.requests", metric.WithUnit("{request}"),
+	i.cacheRequests, err = m.Int64ObservableCounter("app.cache.requests", metric.WithUnit("{request}"),
 		metric.WithDescription("Application cache lookups by cache and result."))
 	add(err)
 	i.connCount, err = m.Int64ObservableUpDownCounter("db.client.connection.count", metric.WithUnit("{connection}"),
@@ -268,15 +272,23 @@ func (i *Instrumentation) createInstruments() error {
 	if len(errs) > 0 {
 		return fmt.Errorf("instrument: create instruments: %w", errors.Join(errs...))
 	}
-	i.callback, err = m.RegisterCallback(i.observePools, i.connCount, i.connMax, i.connPending, i.connTimeouts)
+	i.callback, err = m.RegisterCallback(i.observe, i.httpActive, i.cacheRequests, i.connCount, i.connMax, i.connPending, i.connTimeouts)
 	if err != nil {
-		return fmt.Errorf("instrument: register pool callback: %w", err)
+		return fmt.Errorf("instrument: register callback: %w", err)
 	}
 	return nil
 }
 
-// observePools is the one callback behind every pool gauge.
-func (i *Instrumentation) observePools(_ context.Context, o metric.Observer) error {
+// observe is the one callback behind the active-requests gauge, the cache
+// counters and every pool gauge. A method has an active-requests series from
+// its first request on, as with a synchronous counter.
+func (i *Instrumentation) observe(_ context.Context, o metric.Observer) error {
+	for m := range numMethods {
+		if i.activeSeen[m].Load() {
+			o.ObserveInt64(i.httpActive, i.active[m].Load(), i.activeOpts[m])
+		}
+	}
+	i.caches.observe(o, i.cacheRequests)
 	i.poolsMu.Lock()
 	obs := i.observers
 	i.poolsMu.Unlock()
@@ -338,7 +350,7 @@ func (i *Instrumentation) Shutdown(ctx context.Context) error {
 	var errs []error
 	if i.callback != nil {
 		if err := i.callback.Unregister(); err != nil {
-			errs = append(errs, fmt.Errorf("unregister pool callback: %w", err))
+			errs = append(errs, fmt.Errorf("unregister callback: %w", err))
 		}
 	}
 	if err := i.shutdownTraces(ctx); err != nil {

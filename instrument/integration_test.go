@@ -332,7 +332,7 @@ func TestIntegrationRedisPool(t *testing.T) {
 	if err := i.ObserveRedisPool("redis", rdb); err != nil {
 		t.Fatal(err)
 	}
-	ctx := &reqState{Context: context.Background()}
+	ctx := &reqCtx{Context: context.Background()}
 	pipe := rdb.Pipeline()
 	for n := range 5 {
 		pipe.Set(ctx, fmt.Sprintf("%sk%d", rd.Prefix, n), n, time.Minute)
@@ -340,7 +340,7 @@ func TestIntegrationRedisPool(t *testing.T) {
 	if _, err := pipe.Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := ctx.queries.Load(); got != 1 {
+	if got := ctx.st.queries.Load(); got != 1 {
 		t.Errorf("a pipeline counted as %d calls, want 1", got)
 	}
 	fams, body := scrape(t, i)

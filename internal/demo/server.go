@@ -189,7 +189,10 @@ func (s *Server) listen() error {
 	// request it passed down: nothing between them may copy the request.
 	mux.Handle("/", s.instr.Middleware(recoverer(s.logger, apiMux)))
 	s.public = &http.Server{
-		Handler:           recoverer(s.logger, mux),
+		Handler: recoverer(s.logger, mux),
+		// The middleware keeps its per-request query counter on the
+		// connection: no allocation per request.
+		ConnContext:       s.instr.ConnContext,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		ReadTimeout:       s.cfg.ReadTimeout,
 		WriteTimeout:      s.cfg.WriteTimeout,
