@@ -88,10 +88,15 @@ func processAlive(pid int, binary string) bool {
 	return exe == want || filepath.Base(exe) == filepath.Base(want)
 }
 
-// waitExit waits until pid has exited, or ctx ends.
+// waitExit waits until pid has exited, or ctx ends. The caller has checked
+// that pid is the part's process; waiting then follows the PID alone
+// (with its start time, against reuse): an exiting process loses its
+// /proc/PID/exe link before it is gone, so processAlive would report it
+// dead while it still runs its exit path and holds its resources.
 func waitExit(ctx context.Context, pid int, binary string, done <-chan struct{}) error {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
+	start, live := procStat(pid)
 	for {
 		if done != nil {
 			select {
@@ -99,7 +104,7 @@ func waitExit(ctx context.Context, pid int, binary string, done <-chan struct{})
 				return nil
 			default:
 			}
-		} else if !processAlive(pid, binary) {
+		} else if s, l := procStat(pid); !live || !l || s != start {
 			return nil
 		}
 		select {
@@ -110,6 +115,28 @@ func waitExit(ctx context.Context, pid int, binary string, done <-chan struct{})
 			return nil
 		}
 	}
+}
+
+// procStat returns pid's start time (field 22 of /proc/PID/stat) and
+// whether it is a process that has not exited (neither zombie nor dead).
+func procStat(pid int) (start string, live bool) {
+	if pid <= 0 {
+		return "", false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", false
+	}
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 || i+2 >= len(stat) {
+		return "", false
+	}
+	// After the parenthesised command name: state is field 3, starttime 22.
+	fields := strings.Fields(string(stat[i+2:]))
+	if len(fields) < 20 || fields[0] == "Z" || fields[0] == "X" {
+		return "", false
+	}
+	return fields[19], true
 }
 
 // terminate sends sig, waits up to grace, then SIGKILLs.
