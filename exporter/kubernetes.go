@@ -49,8 +49,9 @@ var hpaGVR = schema.GroupVersionResource{Group: "autoscaling", Version: "v2", Re
 // converted to their autoscaling/v2 Go type as they enter the cache. The
 // typed clientset, its informer factory and the discovery client are not
 // used on purpose: they link every built-in API group's scheme into the
-// binary, and their init code alone keeps about 10 MiB more of the
-// executable resident, in an exporter that runs as a sidecar of every pod.
+// binary, and kept about 16 MiB more of the executable resident (RSS 46.5
+// -> 30.4 MiB in bench/run.sh exporter), in an exporter that runs as a
+// sidecar of every pod.
 //
 // loadlens_hpa_scale_events_total counts changes of status.desiredReplicas
 // seen between two versions of an HPA: desiredReplicas is the autoscaler's

@@ -2,7 +2,7 @@
 //
 // The rule files in prometheus/rules/*.yml are the one source. From them this
 // package derives the test-only copy with short `for` and windows
-// (ShortenedForTest, WriteTestRules) and the Prometheus Operator
+// (Shortening, WriteTestRules) and the Prometheus Operator
 // PrometheusRule object (PrometheusRule), and checks every expression against
 // the metric contract (CheckContract) and every alert's metadata against
 // RUNBOOK.md (CheckAlerts).

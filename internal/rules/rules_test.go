@@ -152,16 +152,16 @@ func TestMarkdownAnchors(t *testing.T) {
 
 func TestShortDuration(t *testing.T) {
 	for _, c := range []struct{ in, floor, want time.Duration }{
-		{0, MinTestFor, 0},
-		{time.Minute, MinTestRange, 20 * time.Second},
-		{5 * time.Minute, MinTestRange, 25 * time.Second},
-		{time.Hour, MinTestRange, 5 * time.Minute},
-		{6 * time.Hour, MinTestRange, 30 * time.Minute},
-		{2 * time.Minute, MinTestFor, 10 * time.Second},
-		{10 * time.Second, MinTestRange, 10 * time.Second}, // never longer than the original
+		{0, TestShortening.MinFor, 0},
+		{time.Minute, TestShortening.MinRange, 20 * time.Second},
+		{5 * time.Minute, TestShortening.MinRange, 25 * time.Second},
+		{time.Hour, TestShortening.MinRange, 5 * time.Minute},
+		{6 * time.Hour, TestShortening.MinRange, 30 * time.Minute},
+		{2 * time.Minute, TestShortening.MinFor, 10 * time.Second},
+		{10 * time.Second, TestShortening.MinRange, 10 * time.Second}, // never longer than the original
 	} {
-		if got := ShortDuration(c.in, c.floor); got != c.want {
-			t.Errorf("ShortDuration(%s, %s) = %s, want %s", c.in, c.floor, got, c.want)
+		if got := TestShortening.duration(c.in, c.floor); got != c.want {
+			t.Errorf("duration(%s, %s) = %s, want %s", c.in, c.floor, got, c.want)
 		}
 	}
 }
@@ -220,7 +220,7 @@ func TestShortenExprKeepsText(t *testing.T) {
 // shipped logic: only `for` and range windows change, and they all shrink.
 func TestShortenedDiffersOnlyInDurations(t *testing.T) {
 	s := shippedT(t)
-	short, err := ShortenedForTest(s)
+	short, err := TestShortening.Apply(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +250,7 @@ func TestShortenedDiffersOnlyInDurations(t *testing.T) {
 		t.Fatal(err)
 	}
 	if s.Files[0].Groups[0].Rules[0].For != again.Files[0].Groups[0].Rules[0].For {
-		t.Fatal("ShortenedForTest modified its input")
+		t.Fatal("Apply modified its input")
 	}
 }
 
@@ -299,7 +299,7 @@ func TestWriteTestRules(t *testing.T) {
 	if err := DiffIgnoringDurations(s, written); err != nil {
 		t.Fatal(err)
 	}
-	short, err := ShortenedForTest(s)
+	short, err := TestShortening.Apply(s)
 	if err != nil {
 		t.Fatal(err)
 	}

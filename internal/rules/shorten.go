@@ -13,40 +13,27 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 )
 
-// The test-only copy divides every duration by ShortenDivisor, never going
-// below the floors: a range needs a few 5 s scrapes to give a rate, a `for`
-// needs at least one evaluation. Production 1m/5m/30m/1h/6h windows become
-// 20s/25s/2m30s/5m/30m; `for` 1m/2m/5m/10m/15m becomes 5s/10s/25s/50s/1m15s.
-const (
-	ShortenDivisor = 12
-	MinTestRange   = 20 * time.Second
-	MinTestFor     = 5 * time.Second
-)
-
 // Shortening is how a test copy of the rules shortens durations: each is
 // divided by Divisor, never going below MinRange (windows) or MinFor (`for`)
 // and never above the original. The floors follow the test Prometheus's
 // scrape and evaluation intervals: a window needs a few scrapes, a `for`
 // at least one evaluation.
 type Shortening struct {
-	Divisor  time.Duration
+	Divisor  int
 	MinRange time.Duration
 	MinFor   time.Duration
 }
 
-// TestShortening is the copy for live tests that scrape every 5 s.
-var TestShortening = Shortening{Divisor: ShortenDivisor, MinRange: MinTestRange, MinFor: MinTestFor}
-
-// ShortDuration returns d shortened for the test copy (TestShortening).
-func ShortDuration(d, floor time.Duration) time.Duration {
-	return TestShortening.duration(d, floor)
-}
+// TestShortening is the copy for live tests that scrape every 5 s:
+// production 1m/5m/30m/1h/6h windows become 20s/25s/2m30s/5m/30m; `for`
+// 1m/2m/5m/10m/15m becomes 5s/10s/25s/50s/1m15s.
+var TestShortening = Shortening{Divisor: 12, MinRange: 20 * time.Second, MinFor: 5 * time.Second}
 
 func (sh Shortening) duration(d, floor time.Duration) time.Duration {
 	if d <= 0 {
 		return d
 	}
-	s := (d / sh.Divisor).Round(time.Second)
+	s := (d / time.Duration(sh.Divisor)).Round(time.Second)
 	if s < floor {
 		s = floor
 	}
@@ -56,14 +43,10 @@ func (sh Shortening) duration(d, floor time.Duration) time.Duration {
 	return s
 }
 
-// ShortenedForTest returns a copy of s for live tests: every alert's `for`
-// and every range selector's window is shortened (TestShortening); nothing
-// else changes. Record and alert names stay the same, so the copy replaces
-// the shipped rules one for one. The shipped rules keep production windows.
-func ShortenedForTest(s Set) (Set, error) { return TestShortening.Apply(s) }
-
-// Apply returns a copy of s with every alert's `for` and every range
-// selector's window shortened; nothing else changes.
+// Apply returns a copy of s for live tests: every alert's `for` and every
+// range selector's window is shortened; nothing else changes. Record and
+// alert names stay the same, so the copy replaces the shipped rules one for
+// one. The shipped rules keep production windows.
 func (sh Shortening) Apply(s Set) (Set, error) {
 	out := s.clone()
 	for i := range out.Files {

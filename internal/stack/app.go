@@ -13,8 +13,8 @@ import (
 
 // The loadlens binaries the stack runs besides the third-party servers.
 const (
-	demoBinary     = "loadlens-demo"
-	exporterBinary = "loadlens-exporter"
+	DemoBinary     = "loadlens-demo"
+	ExporterBinary = "loadlens-exporter"
 	// BuildCommand is what a person runs to build the loadlens binaries.
 	BuildCommand = "make build"
 )
@@ -75,7 +75,7 @@ func demoPart(s *Stack) *part {
 		portFlag: "--demo.port",
 		port:     cfg.Ports.Demo,
 		prepare: func(ctx context.Context, st *PartState) (*command, error) {
-			bin, err := appBinary(cfg, demoBinary)
+			bin, err := appBinary(cfg, DemoBinary)
 			if err != nil {
 				return nil, err
 			}
@@ -144,7 +144,7 @@ func exporterPart(s *Stack) *part {
 		portFlag: "--exporter.port",
 		port:     cfg.Ports.Exporter,
 		prepare: func(ctx context.Context, st *PartState) (*command, error) {
-			bin, err := appBinary(cfg, exporterBinary)
+			bin, err := appBinary(cfg, ExporterBinary)
 			if err != nil {
 				return nil, err
 			}
@@ -175,7 +175,7 @@ func exporterPart(s *Stack) *part {
 // repository into outDir with the go tool (tests; people run make build).
 func BuildBinaries(ctx context.Context, repoRoot, outDir string) error {
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", outDir+string(os.PathSeparator),
-		"./cmd/"+demoBinary, "./cmd/"+exporterBinary)
+		"./cmd/"+DemoBinary, "./cmd/"+ExporterBinary)
 	cmd.Dir = repoRoot
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build the loadlens binaries: %v: %s", err, strings.TrimSpace(string(out)))

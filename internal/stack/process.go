@@ -58,18 +58,8 @@ func startProcess(binary string, args, env []string, dir, logFile string, cred *
 // processAlive reports whether pid is a live (not zombie) process running
 // binary. Checking the executable guards against a recycled PID.
 func processAlive(pid int, binary string) bool {
-	if pid <= 0 {
+	if _, live := procStat(pid); !live {
 		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command name.
-	if i := strings.LastIndexByte(string(stat), ')'); i > 0 && i+2 < len(stat) {
-		if s := stat[i+2]; s == 'Z' || s == 'X' {
-			return false
-		}
 	}
 	if binary == "" {
 		return true

@@ -49,7 +49,7 @@ func BuildBinariesInBackground() { go binaries.once.Do(buildBinaries) }
 
 func buildBinaries() {
 	if d := os.Getenv(PrebuiltEnv); d != "" {
-		for _, name := range []string{"loadlens-demo", "loadlens-exporter"} {
+		for _, name := range []string{stack.DemoBinary, stack.ExporterBinary} {
 			if st, err := os.Stat(filepath.Join(d, name)); err != nil || st.Mode()&0o111 == 0 {
 				binaries.err = fmt.Errorf("%s=%s: no executable %s there: run make build, or unset it to build in the test", PrebuiltEnv, d, name)
 				return
